@@ -1,0 +1,116 @@
+# archgate - build, test and run. See README.md.
+#
+#   make            build build/archgate
+#   make run        install missing packages, make dev certificates, serve the sample cluster
+#   make test       install missing packages, build, and run every test (unit, sanitizers,
+#                   integration over TLS, fuzzing for $(FUZZ_SECONDS) s)
+#   make bench      decision benchmark (prints figures; not a test)
+#   make fuzz       run the fuzz target for $(FUZZ_LONG_SECONDS) s
+
+CC      ?= cc
+ifeq ($(origin CC),default)
+CC      := gcc
+endif
+CLANG   ?= clang
+PKGS    := libmicrohttpd libcjson cunit openssl libcurl gnutls
+WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wvla
+CSTD    := -std=c11 -D_GNU_SOURCE
+OPT     ?= -O2 -g
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
+CFLAGS_ALL = $(CSTD) $(OPT) $(WARN) -Isrc $(PKG_CFLAGS) -MMD -MP $(CFLAGS)
+
+SRC      := $(sort $(wildcard src/*.c))
+LIB_SRC  := $(filter-out src/main.c,$(SRC))
+UNIT_SRC := $(sort $(wildcard tests/test_*.c)) tests/unit_main.c tests/testutil.c
+ITEST_SRC := $(sort $(wildcard tests/itest_*.c)) tests/itest_main.c tests/testutil.c
+BENCH_SRC := tests/bench/bench_decide.c tests/testutil.c
+
+B := build
+OBJ       := $(patsubst %.c,$(B)/obj/%.o,$(SRC))
+LIB_OBJ   := $(patsubst %.c,$(B)/obj/%.o,$(LIB_SRC))
+UNIT_OBJ  := $(patsubst %.c,$(B)/obj/%.o,$(UNIT_SRC))
+ITEST_OBJ := $(patsubst %.c,$(B)/obj/%.o,$(ITEST_SRC))
+BENCH_OBJ := $(patsubst %.c,$(B)/obj/%.o,$(BENCH_SRC))
+SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+SAN_LIB_OBJ  := $(patsubst %.c,$(B)/san/%.o,$(LIB_SRC))
+SAN_UNIT_OBJ := $(patsubst %.c,$(B)/san/%.o,$(UNIT_SRC))
+
+FUZZ_SECONDS ?= 60
+FUZZ_LONG_SECONDS ?= 600
+FUZZ_FLAGS := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -g -O1 $(CSTD) -Isrc $(PKG_CFLAGS) -DARCHGATE_FUZZ
+CERTS := $(B)/certs
+
+.PHONY: all deps run test unit unit-san itest fuzz fuzz-run bench certs clean lint
+all: $(B)/archgate
+
+deps:
+	@scripts/deps.sh
+
+$(B)/archgate: $(OBJ)
+	$(CC) $(CFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(LDFLAGS)
+
+$(B)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c -o $@ $<
+
+$(B)/san/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(SAN_FLAGS) -c -o $@ $<
+
+$(B)/unit_tests: $(LIB_OBJ) $(UNIT_OBJ)
+	$(CC) $(CFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(LDFLAGS)
+
+$(B)/unit_tests_san: $(SAN_LIB_OBJ) $(SAN_UNIT_OBJ)
+	$(CC) $(CFLAGS_ALL) $(SAN_FLAGS) -o $@ $^ $(PKG_LIBS) $(LDFLAGS)
+
+$(B)/itest: $(LIB_OBJ) $(ITEST_OBJ)
+	$(CC) $(CFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(LDFLAGS)
+
+$(B)/bench_decide: $(LIB_OBJ) $(BENCH_OBJ)
+	$(CC) $(CFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(LDFLAGS)
+
+$(B)/fuzz_review: tests/fuzz/fuzz_review.c $(LIB_SRC)
+	@mkdir -p $(B)
+	$(CLANG) $(FUZZ_FLAGS) -o $@ $^ $(PKG_LIBS)
+
+certs: $(CERTS)/tls.crt
+$(CERTS)/tls.crt: certs/gen-certs.sh
+	certs/gen-certs.sh $(CERTS)
+
+unit: $(B)/unit_tests
+	$(B)/unit_tests
+
+unit-san: $(B)/unit_tests_san
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 $(B)/unit_tests_san
+
+itest: $(B)/archgate $(B)/itest
+	$(B)/itest
+
+fuzz-run: $(B)/fuzz_review
+	@mkdir -p $(B)/fuzz-corpus
+	$(B)/fuzz_review -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
+	    -print_final_stats=1 $(B)/fuzz-corpus tests/fuzz/corpus
+
+fuzz: deps
+	$(MAKE) fuzz-run FUZZ_SECONDS=$(FUZZ_LONG_SECONDS)
+
+# The README's test command. Each stage prints its own summary; the last line totals them.
+test: deps
+	@$(MAKE) --no-print-directory all $(B)/unit_tests $(B)/unit_tests_san $(B)/itest $(B)/fuzz_review
+	@scripts/run-tests.sh
+
+bench: deps $(B)/bench_decide
+	$(B)/bench_decide
+
+run: deps all certs
+	$(B)/archgate serve --listen 127.0.0.1:8443 --tls-cert $(CERTS)/tls.crt --tls-key $(CERTS)/tls.key \
+	    --cluster-state manifests/samples/cluster
+
+lint:
+	@! grep -nE '\b(sprintf|vsprintf|strcpy|strcat|atoi|atol|strtok|gets)\s*\(' src/*.c src/*.h
+
+clean:
+	rm -rf $(B)
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

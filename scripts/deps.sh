@@ -1,0 +1,20 @@
+#!/bin/sh
+# Install the Debian packages archgate needs to build, test and run, when they are missing.
+# As root: apt-get update, then apt-get install. Otherwise: print the exact command and fail.
+set -u
+PKGS="gcc make pkg-config libc6-dev libmicrohttpd-dev libcjson-dev libcunit1-dev libssl-dev \
+libcurl4-openssl-dev libgnutls28-dev clang libclang-rt-dev openssl curl ca-certificates"
+missing=""
+for p in $PKGS; do
+    dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" -eq 0 ]; then
+    echo "installing missing packages:$missing"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q && apt-get install -y -q --no-install-recommends $missing
+    exit $?
+fi
+echo "archgate needs these Debian packages; run as root:" >&2
+echo "  apt-get update && apt-get install -y --no-install-recommends$missing" >&2
+exit 1

@@ -1,0 +1,379 @@
+/* config.c - command-line flags: parsing, validation, usage text and the --check listing. */
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "config.h"
+
+#define MIB (1024ull * 1024ull)
+
+/* One flag: its name, which subcommands take it, the value placeholder (NULL: a switch),
+ * the default shown in --help, and the help text. */
+enum { FOR_SERVE = 1, FOR_REVIEW = 2 };
+struct flag {
+    const char *name;
+    int for_cmds;
+    const char *arg;
+    const char *def;
+    const char *help;
+};
+
+static const struct flag flags[] = {
+    { "--listen", FOR_SERVE, "HOST:PORT", "0.0.0.0:8443", "address to serve HTTPS on ([::]:8443 for IPv6)" },
+    { "--tls-cert", FOR_SERVE, "FILE", "(required)", "serving certificate, PEM (reloaded when it changes)" },
+    { "--tls-key", FOR_SERVE, "FILE", "(required)", "private key of the certificate, PEM" },
+    { "--threads", FOR_SERVE, "N", "number of CPUs", "request threads (epoll thread pool)" },
+    { "--max-body", FOR_SERVE | FOR_REVIEW, "SIZE", "7MiB", "largest request body; larger bodies get 413" },
+    { "--max-connections", FOR_SERVE, "N", "1024", "concurrent connections; more are refused" },
+    { "--idle-timeout", FOR_SERVE, "DURATION", "120s", "close a connection idle (or stalled) this long" },
+    { "--connection-memory", FOR_SERVE, "SIZE", "64KiB", "memory limit per connection (headers and buffers)" },
+    { "--shutdown-grace", FOR_SERVE, "DURATION", "10s", "on SIGTERM, time to finish requests in flight" },
+    { "--cert-poll-interval", FOR_SERVE, "DURATION", "2s", "how often the certificate files are checked" },
+    { "--cluster-poll-interval", FOR_SERVE, "DURATION", "2s", "how often the cluster-state folder is checked" },
+    { "--check", FOR_SERVE, NULL, "off", "validate flags, certificates and cluster state, print the settings, exit" },
+    { "--cluster-state", FOR_SERVE | FOR_REVIEW, "DIR", "(none: empty cluster)", "folder of `kubectl get -o json` files" },
+    { "--image-catalog", FOR_SERVE | FOR_REVIEW, "FILE", "(none)", "JSON map of containerDisk images to architectures" },
+    { "--multi-arch", FOR_SERVE | FOR_REVIEW, "auto|on|off", "auto", "multi-architecture boot images (auto: read HyperConverged)" },
+    { "--unknown-image", FOR_SERVE | FOR_REVIEW, "allow|warn|deny", "warn", "answer for a VM whose image architecture is unknown" },
+    { "--mutate", FOR_REVIEW, NULL, "off", "answer as /mutate instead of /validate" },
+    { "--log-level", FOR_SERVE | FOR_REVIEW, "debug|info|warn|error", "info (review: warn)", "least severe level logged" },
+    { "--log-format", FOR_SERVE | FOR_REVIEW, "text|json", "text", "log line format (stderr)" },
+};
+
+static const struct flag *find_flag(const char *name)
+{
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
+        if (strcmp(flags[i].name, name) == 0)
+            return &flags[i];
+    return NULL;
+}
+
+static enum ag_result fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static enum ag_result fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return AG_EINVAL;
+}
+
+static bool parse_u64(const char *s, unsigned long long *out, const char **rest)
+{
+    if (!s || *s < '0' || *s > '9')
+        return false;
+    errno = 0;
+    char *end = NULL;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno == ERANGE || end == s)
+        return false;
+    *out = v;
+    *rest = end;
+    return true;
+}
+
+bool config_parse_duration_ms(const char *s, unsigned long long *out)
+{
+    unsigned long long v;
+    const char *unit;
+    if (!parse_u64(s, &v, &unit))
+        return false;
+    unsigned long long mult;
+    if (*unit == '\0' || strcmp(unit, "s") == 0)
+        mult = 1000;
+    else if (strcmp(unit, "ms") == 0)
+        mult = 1;
+    else if (strcmp(unit, "m") == 0)
+        mult = 60000;
+    else if (strcmp(unit, "h") == 0)
+        mult = 3600000;
+    else
+        return false;
+    if (v > ULLONG_MAX / mult)
+        return false;
+    *out = v * mult;
+    return true;
+}
+
+bool config_parse_size(const char *s, unsigned long long *out)
+{
+    unsigned long long v;
+    const char *unit;
+    if (!parse_u64(s, &v, &unit))
+        return false;
+    static const struct { const char *u; unsigned long long m; } units[] = {
+        { "", 1 }, { "B", 1 }, { "KiB", 1024ull }, { "MiB", MIB }, { "GiB", 1024ull * MIB },
+        { "KB", 1000ull }, { "MB", 1000000ull }, { "GB", 1000000000ull }, { "k", 1024ull },
+        { "K", 1024ull }, { "M", MIB }, { "G", 1024ull * MIB },
+    };
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+        if (strcmp(unit, units[i].u) == 0) {
+            if (v > ULLONG_MAX / units[i].m)
+                return false;
+            *out = v * units[i].m;
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool parse_listen(const char *s, struct config *cfg)
+{
+    const char *colon = strrchr(s, ':');
+    if (!colon || colon == s)
+        return false;
+    const char *host = s;
+    size_t hlen = (size_t)(colon - s);
+    if (host[0] == '[') {           /* [::1]:8443 */
+        if (hlen < 3 || host[hlen - 1] != ']')
+            return false;
+        host++;
+        hlen -= 2;
+    }
+    if (hlen == 0 || hlen >= sizeof cfg->listen_host)
+        return false;
+    unsigned long long port;
+    const char *rest;
+    if (!parse_u64(colon + 1, &port, &rest) || *rest || port > 65535)
+        return false;
+    memcpy(cfg->listen_host, host, hlen);
+    cfg->listen_host[hlen] = '\0';
+    cfg->listen_port = (unsigned short)port;
+    return true;
+}
+
+static void set_defaults(struct config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    snprintf(cfg->listen_host, sizeof cfg->listen_host, "0.0.0.0");
+    cfg->listen_port = 8443;
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    cfg->threads = n > 0 && n < 1024 ? (unsigned)n : 1;
+    cfg->max_body = 7 * MIB;
+    cfg->max_connections = 1024;
+    cfg->idle_timeout_s = 120;
+    cfg->connection_memory = 64 * 1024;
+    cfg->shutdown_grace_ms = 10000;
+    cfg->cert_poll_ms = 2000;
+    cfg->cluster_poll_ms = 2000;
+    cfg->policy.multi_arch = MULTI_ARCH_AUTO;
+    cfg->policy.unknown_image = UNKNOWN_IMAGE_WARN;
+    cfg->log_level = LOG_INFO;
+    cfg->log_format = LOG_TEXT;
+}
+
+/* Apply one flag with its value (NULL for switches). */
+static enum ag_result apply(struct config *cfg, const struct flag *f, const char *v, char *err, size_t errlen)
+{
+    unsigned long long n;
+    const char *name = f->name;
+    if (strcmp(name, "--listen") == 0) {
+        if (!parse_listen(v, cfg))
+            return fail(err, errlen, "--listen: not HOST:PORT: %s", v);
+    } else if (strcmp(name, "--tls-cert") == 0) {
+        cfg->tls_cert = v;
+    } else if (strcmp(name, "--tls-key") == 0) {
+        cfg->tls_key = v;
+    } else if (strcmp(name, "--threads") == 0) {
+        const char *rest;
+        if (!parse_u64(v, &n, &rest) || *rest || n < 1 || n > 256)
+            return fail(err, errlen, "--threads: want a number from 1 to 256, got %s", v);
+        cfg->threads = (unsigned)n;
+    } else if (strcmp(name, "--max-body") == 0) {
+        if (!config_parse_size(v, &n) || n < 1024 || n > 1024 * MIB)
+            return fail(err, errlen, "--max-body: want a size from 1KiB to 1GiB (e.g. 7MiB), got %s", v);
+        cfg->max_body = (size_t)n;
+    } else if (strcmp(name, "--max-connections") == 0) {
+        const char *rest;
+        if (!parse_u64(v, &n, &rest) || *rest || n < 1 || n > 1000000)
+            return fail(err, errlen, "--max-connections: want a number from 1 to 1000000, got %s", v);
+        cfg->max_connections = (unsigned)n;
+    } else if (strcmp(name, "--idle-timeout") == 0) {
+        if (!config_parse_duration_ms(v, &n) || n < 1000 || n > 86400000ull)
+            return fail(err, errlen, "--idle-timeout: want a duration from 1s to 24h, got %s", v);
+        cfg->idle_timeout_s = (unsigned)(n / 1000);
+    } else if (strcmp(name, "--connection-memory") == 0) {
+        if (!config_parse_size(v, &n) || n < 8192 || n > 64 * MIB)
+            return fail(err, errlen, "--connection-memory: want a size from 8KiB to 64MiB, got %s", v);
+        cfg->connection_memory = (size_t)n;
+    } else if (strcmp(name, "--shutdown-grace") == 0) {
+        if (!config_parse_duration_ms(v, &n) || n > 3600000ull)
+            return fail(err, errlen, "--shutdown-grace: want a duration up to 1h, got %s", v);
+        cfg->shutdown_grace_ms = (unsigned)n;
+    } else if (strcmp(name, "--cert-poll-interval") == 0) {
+        if (!config_parse_duration_ms(v, &n) || n < 10 || n > 3600000ull)
+            return fail(err, errlen, "--cert-poll-interval: want a duration from 10ms to 1h, got %s", v);
+        cfg->cert_poll_ms = (unsigned)n;
+    } else if (strcmp(name, "--cluster-poll-interval") == 0) {
+        if (!config_parse_duration_ms(v, &n) || n < 10 || n > 3600000ull)
+            return fail(err, errlen, "--cluster-poll-interval: want a duration from 10ms to 1h, got %s", v);
+        cfg->cluster_poll_ms = (unsigned)n;
+    } else if (strcmp(name, "--check") == 0) {
+        cfg->check_only = true;
+    } else if (strcmp(name, "--cluster-state") == 0) {
+        cfg->cluster_state = v;
+    } else if (strcmp(name, "--image-catalog") == 0) {
+        cfg->image_catalog = v;
+    } else if (strcmp(name, "--multi-arch") == 0) {
+        if (strcmp(v, "auto") == 0)
+            cfg->policy.multi_arch = MULTI_ARCH_AUTO;
+        else if (strcmp(v, "on") == 0)
+            cfg->policy.multi_arch = MULTI_ARCH_ON;
+        else if (strcmp(v, "off") == 0)
+            cfg->policy.multi_arch = MULTI_ARCH_OFF;
+        else
+            return fail(err, errlen, "--multi-arch: want auto, on or off, got %s", v);
+    } else if (strcmp(name, "--unknown-image") == 0) {
+        if (strcmp(v, "allow") == 0)
+            cfg->policy.unknown_image = UNKNOWN_IMAGE_ALLOW;
+        else if (strcmp(v, "warn") == 0)
+            cfg->policy.unknown_image = UNKNOWN_IMAGE_WARN;
+        else if (strcmp(v, "deny") == 0)
+            cfg->policy.unknown_image = UNKNOWN_IMAGE_DENY;
+        else
+            return fail(err, errlen, "--unknown-image: want allow, warn or deny, got %s", v);
+    } else if (strcmp(name, "--mutate") == 0) {
+        cfg->mutate = true;
+    } else if (strcmp(name, "--log-level") == 0) {
+        if (!log_parse_level(v, &cfg->log_level))
+            return fail(err, errlen, "--log-level: want debug, info, warn or error, got %s", v);
+    } else if (strcmp(name, "--log-format") == 0) {
+        if (!log_parse_format(v, &cfg->log_format))
+            return fail(err, errlen, "--log-format: want text or json, got %s", v);
+    } else {
+        return fail(err, errlen, "%s: not handled", name);
+    }
+    return AG_OK;
+}
+
+enum ag_result config_parse(int argc, char **argv, struct config *cfg, char *err, size_t errlen)
+{
+    set_defaults(cfg);
+    if (argc < 2)
+        return fail(err, errlen, "missing command: serve, review or version (see archgate --help)");
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "serve") == 0)
+        cfg->cmd = CMD_SERVE;
+    else if (strcmp(cmd, "review") == 0)
+        cfg->cmd = CMD_REVIEW;
+    else if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0)
+        cfg->cmd = CMD_VERSION;
+    else if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0)
+        cfg->cmd = CMD_HELP;
+    else
+        return fail(err, errlen, "unknown command: %s (want serve, review or version)", cmd);
+    if (cfg->cmd == CMD_VERSION || cfg->cmd == CMD_HELP)
+        return AG_OK;
+    int mask = cfg->cmd == CMD_SERVE ? FOR_SERVE : FOR_REVIEW;
+    if (cfg->cmd == CMD_REVIEW)
+        cfg->log_level = LOG_WARN;  /* stdout is the answer; stderr carries only problems */
+
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            cfg->cmd = CMD_HELP;
+            return AG_OK;
+        }
+        char name[64];
+        const char *val = NULL;
+        const char *eq = strchr(a, '=');
+        size_t nlen = eq ? (size_t)(eq - a) : strlen(a);
+        if (nlen >= sizeof name)
+            return fail(err, errlen, "unknown flag: %.60s...", a);
+        memcpy(name, a, nlen);
+        name[nlen] = '\0';
+        const struct flag *f = find_flag(name);
+        if (!f)
+            return fail(err, errlen, "unknown flag: %s", name);
+        if (!(f->for_cmds & mask))
+            return fail(err, errlen, "%s: not a flag of %s", name, cmd);
+        if (f->arg) {
+            if (eq)
+                val = eq + 1;
+            else if (i + 1 < argc)
+                val = argv[++i];
+            else
+                return fail(err, errlen, "%s: needs a value (%s)", name, f->arg);
+        } else if (eq) {
+            return fail(err, errlen, "%s: takes no value", name);
+        }
+        enum ag_result r = apply(cfg, f, val, err, errlen);
+        if (r != AG_OK)
+            return r;
+    }
+    if (cfg->cmd == CMD_SERVE) {
+        if (!cfg->tls_cert || !*cfg->tls_cert)
+            return fail(err, errlen, "--tls-cert: required for serve");
+        if (!cfg->tls_key || !*cfg->tls_key)
+            return fail(err, errlen, "--tls-key: required for serve");
+    }
+    return AG_OK;
+}
+
+static void usage_section(FILE *out, int mask)
+{
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
+        const struct flag *f = &flags[i];
+        if (!(f->for_cmds & mask))
+            continue;
+        char left[64];
+        snprintf(left, sizeof left, "%s%s%s", f->name, f->arg ? " " : "", f->arg ? f->arg : "");
+        fprintf(out, "  %-34s %s (default: %s)\n", left, f->help, f->def);
+    }
+}
+
+void config_usage(FILE *out)
+{
+    fputs("archgate - admission webhook that keeps KubeVirt VMs on nodes that can boot their image\n\n"
+          "Usage:\n"
+          "  archgate serve --tls-cert FILE --tls-key FILE [flags]   serve /validate and /mutate over HTTPS\n"
+          "  archgate review [--mutate] [flags] < review.json        decide one AdmissionReview, print the answer\n"
+          "  archgate version                                        print the version\n"
+          "  archgate --help                                         this text\n\n"
+          "serve flags:\n", out);
+    usage_section(out, FOR_SERVE);
+    fputs("\nreview flags:\n", out);
+    usage_section(out, FOR_REVIEW);
+    fputs("\nDurations: 500ms, 10s, 2m, 1h (bare numbers are seconds). Sizes: 7MiB, 64KiB, 1048576.\n"
+          "Signals (serve): SIGHUP reloads certificate and cluster state now; SIGTERM/SIGINT stop\n"
+          "accepting, finish requests in flight within --shutdown-grace, exit 0.\n"
+          "review exits 0 with the answer on stdout (allowed or denied), 2 on unusable input.\n", out);
+}
+
+static const char *multi_arch_name(enum multi_arch_mode m)
+{
+    return m == MULTI_ARCH_ON ? "on" : m == MULTI_ARCH_OFF ? "off" : "auto";
+}
+
+static const char *unknown_image_name(enum unknown_image_mode m)
+{
+    return m == UNKNOWN_IMAGE_ALLOW ? "allow" : m == UNKNOWN_IMAGE_DENY ? "deny" : "warn";
+}
+
+void config_print(const struct config *cfg, FILE *out)
+{
+    static const char *const levels[] = { "debug", "info", "warn", "error" };
+    bool v6 = strchr(cfg->listen_host, ':') != NULL;
+    fprintf(out, "listen                %s%s%s:%u\n", v6 ? "[" : "", cfg->listen_host, v6 ? "]" : "",
+            cfg->listen_port);
+    fprintf(out, "tls-cert              %s\n", cfg->tls_cert ? cfg->tls_cert : "(none)");
+    fprintf(out, "tls-key               %s\n", cfg->tls_key ? cfg->tls_key : "(none)");
+    fprintf(out, "threads               %u\n", cfg->threads);
+    fprintf(out, "max-body              %zu bytes\n", cfg->max_body);
+    fprintf(out, "max-connections       %u\n", cfg->max_connections);
+    fprintf(out, "idle-timeout          %us\n", cfg->idle_timeout_s);
+    fprintf(out, "connection-memory     %zu bytes\n", cfg->connection_memory);
+    fprintf(out, "shutdown-grace        %ums\n", cfg->shutdown_grace_ms);
+    fprintf(out, "cert-poll-interval    %ums\n", cfg->cert_poll_ms);
+    fprintf(out, "cluster-poll-interval %ums\n", cfg->cluster_poll_ms);
+    fprintf(out, "cluster-state         %s\n", cfg->cluster_state ? cfg->cluster_state : "(none)");
+    fprintf(out, "image-catalog         %s\n", cfg->image_catalog ? cfg->image_catalog : "(none)");
+    fprintf(out, "multi-arch            %s\n", multi_arch_name(cfg->policy.multi_arch));
+    fprintf(out, "unknown-image         %s\n", unknown_image_name(cfg->policy.unknown_image));
+    fprintf(out, "log-level             %s\n", levels[cfg->log_level]);
+    fprintf(out, "log-format            %s\n", cfg->log_format == LOG_JSON ? "json" : "text");
+}

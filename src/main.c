@@ -1,0 +1,226 @@
+/* main.c - the archgate command: subcommands (serve, review, version), signals, and the order
+ * in which the server's parts start and stop. */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include "config.h"
+#include "cluster.h"
+#include "http.h"
+#include "log.h"
+#include "mem.h"
+#include "metrics.h"
+#include "source_file.h"
+#include "tlsfiles.h"
+#include "version.h"
+#include "webhook.h"
+
+/* Read all of stdin, at most `limit` bytes. *too_big is set when there was more. */
+static char *read_stdin(size_t limit, size_t *len, bool *too_big)
+{
+    size_t cap = 64 * 1024, n = 0;
+    char *buf = mem_malloc(cap + 1);
+    *too_big = false;
+    if (!buf)
+        return NULL;
+    for (;;) {
+        if (n == cap) {
+            if (cap > limit) {
+                *too_big = true;
+                break;
+            }
+            size_t ncap = cap * 2;
+            char *nb = mem_realloc(buf, ncap + 1);
+            if (!nb) {
+                mem_free(buf);
+                return NULL;
+            }
+            buf = nb;
+            cap = ncap;
+        }
+        size_t r = fread(buf + n, 1, cap - n, stdin);
+        n += r;
+        if (r == 0)
+            break;
+    }
+    if (n > limit)
+        *too_big = true;
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
+static int cmd_review(const struct config *cfg)
+{
+    char err[1024] = "";
+    struct snapshot *snap = NULL;
+    if (source_file_load(cfg->cluster_state, cfg->image_catalog, &snap, err, sizeof err) != AG_OK) {
+        fprintf(stderr, "archgate review: %s\n", err);
+        return 1;
+    }
+    size_t len = 0;
+    bool too_big = false;
+    char *body = read_stdin(cfg->max_body, &len, &too_big);
+    if (!body || too_big) {
+        fprintf(stderr, "archgate review: %s\n",
+                too_big ? "input is larger than --max-body" : "out of memory reading stdin");
+        mem_free(body);
+        snapshot_release(snap);
+        return 2;
+    }
+    struct webhook_result res;
+    webhook_handle(body, len, cfg->mutate, snap, &cfg->policy, &res);
+    int rc;
+    if (res.http_status == 200 && res.body) {
+        fwrite(res.body, 1, res.body_len, stdout);
+        fputc('\n', stdout);
+        rc = 0;
+    } else if (res.http_status == 400) {
+        /* the body is the one-line reason */
+        fprintf(stderr, "archgate review: unusable input: %.*s", (int)res.body_len, res.body ? res.body : "");
+        if (!res.body_len || res.body[res.body_len - 1] != '\n')
+            fputc('\n', stderr);
+        rc = 2;
+    } else {
+        if (res.body) {
+            fwrite(res.body, 1, res.body_len, stdout);
+            fputc('\n', stdout);
+        }
+        fprintf(stderr, "archgate review: internal error (status %d)\n", res.http_status);
+        rc = 1;
+    }
+    webhook_result_free(&res);
+    mem_free(body);
+    snapshot_release(snap);
+    return fflush(stdout) == 0 ? rc : 1;
+}
+
+static void describe_snapshot(const struct snapshot *s, FILE *out)
+{
+    char archs[64];
+    fprintf(out, "cluster: %zu nodes (workload architectures: %s), %zu DataSources, %zu labelled PVCs, "
+            "%zu preferences, %zu catalog entries\n",
+            s->nnodes, arch_set_format(s->workload_archs, archs, sizeof archs), s->ndatasources, s->npvcs,
+            s->npreferences, s->ncatalog);
+}
+
+static int cmd_serve(const struct config *cfg)
+{
+    char err[1024] = "";
+    int rc = 1;
+    struct snapshot *snap = NULL;
+    struct tls_pair pair = { 0 };
+
+    /* Signals are handled by this thread with sigwait; block them before any thread starts so
+     * every thread inherits the mask. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (tlsfiles_load(cfg->tls_cert, cfg->tls_key, &pair, err, sizeof err) != AG_OK) {
+        log_error("%s", err);
+        if (cfg->check_only)
+            fprintf(stdout, "configuration invalid: %s\n", err);
+        goto out;
+    }
+    long days = (long)((pair.not_after - time(NULL)) / 86400);
+    log_info("serving certificate %s valid for %ld more days", cfg->tls_cert, days);
+    metrics_set_cert_not_after((long long)pair.not_after);
+    tlsfiles_free(&pair);
+
+    if (source_file_load(cfg->cluster_state, cfg->image_catalog, &snap, err, sizeof err) != AG_OK) {
+        log_error("cluster state: %s", err);
+        if (cfg->check_only)
+            fprintf(stdout, "configuration invalid: cluster state: %s\n", err);
+        goto out;
+    }
+    if (cfg->check_only) {
+        config_print(cfg, stdout);
+        fprintf(stdout, "certificate: valid for %ld more days\n", days);
+        describe_snapshot(snap, stdout);
+        fprintf(stdout, "configuration OK\n");
+        rc = 0;
+        goto out;
+    }
+    snapshot_publish(snap);
+    snap = NULL;
+    metrics_cluster_reload(true);
+
+    bool watching = false;
+    if (cfg->cluster_state || cfg->image_catalog) {
+        if (source_file_watch_start(cfg->cluster_state, cfg->image_catalog, cfg->cluster_poll_ms) != AG_OK) {
+            log_error("cannot start the cluster-state watcher");
+            goto out;
+        }
+        watching = true;
+    }
+    if (http_start(cfg, err, sizeof err) != AG_OK) {
+        log_error("%s", err);
+        if (watching)
+            source_file_watch_stop();
+        goto out;
+    }
+    http_set_cluster_ready(true);
+    log_info("archgate %s serving on %s:%u with %u threads", ARCHGATE_VERSION, cfg->listen_host,
+             (unsigned)http_port(), cfg->threads);
+
+    for (;;) {
+        int sig = 0;
+        if (sigwait(&set, &sig) != 0)
+            continue;
+        if (sig == SIGHUP) {
+            log_info("SIGHUP: reloading certificate and cluster state");
+            http_reload_certs();
+            if (watching)
+                source_file_reload_now();
+            continue;
+        }
+        log_info("%s: stopping (grace %u ms)", sig == SIGTERM ? "SIGTERM" : "SIGINT", cfg->shutdown_grace_ms);
+        break;
+    }
+    http_stop(cfg->shutdown_grace_ms);
+    if (watching)
+        source_file_watch_stop();
+    snapshot_publish(NULL);
+    log_info("stopped");
+    rc = 0;
+out:
+    snapshot_release(snap);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    struct config cfg;
+    char err[512] = "";
+    mem_install_cjson_hooks();
+    if (config_parse(argc, argv, &cfg, err, sizeof err) != AG_OK) {
+        fprintf(stderr, "archgate: %s\n", err);
+        return 2;
+    }
+    log_setup(cfg.log_level, cfg.log_format);
+    switch (cfg.cmd) {
+    case CMD_VERSION:
+        printf("archgate %s\n", ARCHGATE_VERSION);
+        return 0;
+    case CMD_HELP:
+        config_usage(stdout);
+        return 0;
+    case CMD_REVIEW:
+        return cmd_review(&cfg);
+    case CMD_SERVE:
+        return cmd_serve(&cfg);
+    case CMD_NONE:
+        break;
+    }
+    config_usage(stderr);
+    return 2;
+}

@@ -1,0 +1,27 @@
+/* mem.h - the allocator every archgate module uses (and cJSON through its hooks).
+ *
+ * All heap memory goes through mem_malloc/mem_realloc/mem_free so tests can make the Nth
+ * allocation fail (mem_fail_after) and count what is still live (mem_live). In normal builds
+ * the indirection costs one predictable branch. */
+#ifndef ARCHGATE_MEM_H
+#define ARCHGATE_MEM_H
+
+#include <stddef.h>
+
+void *mem_malloc(size_t n);
+void *mem_calloc(size_t count, size_t size);   /* overflow-checked */
+void *mem_realloc(void *p, size_t n);
+void mem_free(void *p);
+char *mem_strdup(const char *s);               /* NULL if s is NULL or on failure */
+char *mem_strndup(const char *s, size_t n);
+
+/* Install mem_malloc/mem_free as cJSON's hooks. Call once, before any thread starts. */
+void mem_install_cjson_hooks(void);
+
+/* Test support: after `n` more successful allocations, every allocation fails until
+ * mem_fail_after(-1) is called. Process-wide; tests are single-threaded when they use it. */
+void mem_fail_after(long n);
+/* Number of allocations made through mem_* that have not been freed (test builds count). */
+long mem_live(void);
+
+#endif

@@ -1,0 +1,26 @@
+/* metrics.h - process counters and gauges, rendered as Prometheus text exposition.
+ *
+ * Counters are lock-free atomics, safe from any thread. */
+#ifndef ARCHGATE_METRICS_H
+#define ARCHGATE_METRICS_H
+
+#include <stddef.h>
+#include <stdbool.h>
+#include "decide.h"
+#include "cluster.h"
+
+enum endpoint { EP_VALIDATE = 0, EP_MUTATE, EP_HEALTHZ, EP_READYZ, EP_METRICS, EP_OTHER, EP_COUNT };
+
+/* One HTTP request done: endpoint, HTTP status, verdict class (for 200 admission answers) and
+ * the handling time in seconds (latency histogram, admission endpoints only). */
+void metrics_observe(enum endpoint ep, int http_status, enum verdict_class cls, double seconds);
+
+void metrics_set_cert_not_after(long long unix_seconds);   /* serving certificate notAfter */
+void metrics_cert_reload(bool ok);
+void metrics_cluster_reload(bool ok);
+
+/* The exposition text, mem_malloc'd (caller mem_free's), NULL on allocation failure. `snap`
+ * (may be NULL) and `policy` feed the cluster gauges. */
+char *metrics_render(const struct snapshot *snap, const struct policy *policy, size_t *len);
+
+#endif

@@ -1,0 +1,429 @@
+/* review.c - AdmissionReview v1: decode a request body into struct review_request (checking
+ * every field it reads for presence and type), and write the response AdmissionReview. */
+#include <stdio.h>
+#include <string.h>
+#include "review.h"
+#include "patch.h"
+#include "mem.h"
+
+#define REVIEW_API_VERSION "admission.k8s.io/v1"
+#define REVIEW_KIND "AdmissionReview"
+#define REVIEW_MAX_UID 256
+
+static bool is_ws(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* True when '{'/'[' outside strings nest deeper than REVIEW_MAX_NESTING anywhere in the text.
+ * Runs before the parser so that no recursion depth is ever reached on hostile input. */
+static bool nests_too_deep(const char *s, size_t len)
+{
+    size_t depth = 0;
+    bool in_str = false;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (in_str) {
+            if (c == '\\')
+                i++;            /* skip the escaped character */
+            else if (c == '"')
+                in_str = false;
+        } else if (c == '"') {
+            in_str = true;
+        } else if (c == '{' || c == '[') {
+            if (++depth > REVIEW_MAX_NESTING)
+                return true;
+        } else if ((c == '}' || c == ']') && depth > 0) {
+            depth--;
+        }
+    }
+    return false;
+}
+
+/* A printable, bounded rendering of an unexpected value for an error message. */
+static void describe_value(const cJSON *v, char *buf, size_t buflen)
+{
+    if (!v) {
+        snprintf(buf, buflen, "nothing");
+        return;
+    }
+    if (!cJSON_IsString(v) || !v->valuestring) {
+        snprintf(buf, buflen, "a non-string");
+        return;
+    }
+    const char *s = v->valuestring;
+    size_t n = strlen(s), o = 0, i = 0;
+    if (buflen < 8) {
+        snprintf(buf, buflen, "?");
+        return;
+    }
+    buf[o++] = '"';
+    /* keep room for "...", the closing quote and the NUL */
+    for (; i < n && o < buflen - 5; i++) {
+        unsigned char c = (unsigned char)s[i];
+        buf[o++] = (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') ? '?' : (char)c;
+    }
+    if (i < n) {
+        memcpy(buf + o, "...", 3);
+        o += 3;
+    }
+    buf[o++] = '"';
+    buf[o] = '\0';
+}
+
+/* Field helpers. Each returns true when acceptable; on false `err` is set. JSON null counts
+ * as absent for optional fields. */
+static bool get_string(const cJSON *parent, const char *key, const char *path, bool required,
+                       size_t maxlen, const char **out, char *err, size_t errlen)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(parent, key);
+    if (!v || (!required && cJSON_IsNull(v))) {
+        if (required) {
+            snprintf(err, errlen, "%s: missing", path);
+            return false;
+        }
+        *out = "";
+        return true;
+    }
+    if (!cJSON_IsString(v) || !v->valuestring) {
+        snprintf(err, errlen, "%s: must be a string", path);
+        return false;
+    }
+    if (strlen(v->valuestring) > maxlen) {
+        snprintf(err, errlen, "%s: longer than %zu bytes", path, maxlen);
+        return false;
+    }
+    *out = v->valuestring;
+    return true;
+}
+
+static bool get_object(const cJSON *parent, const char *key, const char *path, bool required,
+                       const cJSON **out, char *err, size_t errlen)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(parent, key);
+    *out = NULL;
+    if (!v || (!required && cJSON_IsNull(v))) {
+        if (required) {
+            snprintf(err, errlen, "%s: missing", path);
+            return false;
+        }
+        return true;
+    }
+    if (!cJSON_IsObject(v)) {
+        snprintf(err, errlen, "%s: must be an object", path);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+static enum operation parse_op(const char *s)
+{
+    if (strcmp(s, "CREATE") == 0)
+        return OP_CREATE;
+    if (strcmp(s, "UPDATE") == 0)
+        return OP_UPDATE;
+    if (strcmp(s, "DELETE") == 0)
+        return OP_DELETE;
+    if (strcmp(s, "CONNECT") == 0)
+        return OP_CONNECT;
+    return OP_OTHER;
+}
+
+/* The fields of `request`, root already checked. */
+static bool decode_request(const cJSON *req, struct review_request *out, char *err, size_t errlen)
+{
+    const cJSON *uid = cJSON_GetObjectItemCaseSensitive(req, "uid");
+    if (!uid) {
+        snprintf(err, errlen, "request.uid: missing");
+        return false;
+    }
+    if (!cJSON_IsString(uid) || !uid->valuestring) {
+        snprintf(err, errlen, "request.uid: must be a string");
+        return false;
+    }
+    if (uid->valuestring[0] == '\0') {
+        snprintf(err, errlen, "request.uid: empty");
+        return false;
+    }
+    if (strlen(uid->valuestring) > REVIEW_MAX_UID) {
+        snprintf(err, errlen, "request.uid: longer than %d bytes", REVIEW_MAX_UID);
+        return false;
+    }
+    out->uid = uid->valuestring;
+
+    const cJSON *kind, *resource;
+    if (!get_object(req, "kind", "request.kind", true, &kind, err, errlen))
+        return false;
+    if (!get_string(kind, "group", "request.kind.group", false, REVIEW_MAX_STRING, &out->group, err, errlen) ||
+        !get_string(kind, "version", "request.kind.version", false, REVIEW_MAX_STRING, &out->version, err, errlen) ||
+        !get_string(kind, "kind", "request.kind.kind", true, REVIEW_MAX_STRING, &out->kind, err, errlen))
+        return false;
+    if (!get_object(req, "resource", "request.resource", true, &resource, err, errlen))
+        return false;
+    if (!get_string(resource, "resource", "request.resource.resource", false, REVIEW_MAX_STRING,
+                    &out->resource, err, errlen))
+        return false;
+    if (!get_string(req, "operation", "request.operation", true, REVIEW_MAX_STRING, &out->operation, err, errlen))
+        return false;
+    out->op = parse_op(out->operation);
+
+    if (!get_string(req, "subResource", "request.subResource", false, REVIEW_MAX_STRING, &out->subresource, err, errlen) ||
+        !get_string(req, "name", "request.name", false, REVIEW_MAX_STRING, &out->name, err, errlen) ||
+        !get_string(req, "namespace", "request.namespace", false, REVIEW_MAX_STRING, &out->ns, err, errlen))
+        return false;
+
+    const cJSON *dry = cJSON_GetObjectItemCaseSensitive(req, "dryRun");
+    if (dry && !cJSON_IsNull(dry)) {
+        if (!cJSON_IsBool(dry)) {
+            snprintf(err, errlen, "request.dryRun: must be a boolean");
+            return false;
+        }
+        out->dry_run = cJSON_IsTrue(dry);
+    }
+    if (!get_object(req, "object", "request.object", false, &out->object, err, errlen) ||
+        !get_object(req, "oldObject", "request.oldObject", false, &out->old_object, err, errlen))
+        return false;
+    return true;
+}
+
+enum ag_result review_decode(const char *body, size_t len, struct review_request *out,
+                             char *err, size_t errlen)
+{
+    enum ag_result rc = AG_EINVAL;
+    char scratch[1];
+    if (!err || errlen == 0) {
+        err = scratch;
+        errlen = sizeof scratch;
+    }
+    err[0] = '\0';
+    if (!out)
+        return AG_EINVAL;
+    memset(out, 0, sizeof *out);
+    if (!body)
+        len = 0;
+
+    size_t first = 0;
+    while (first < len && is_ws(body[first]))
+        first++;
+    if (first == len) {
+        snprintf(err, errlen, "empty body");
+        goto cleanup;
+    }
+    if (nests_too_deep(body, len)) {
+        snprintf(err, errlen, "JSON nests deeper than %d levels", REVIEW_MAX_NESTING);
+        goto cleanup;
+    }
+
+    const char *end = NULL;
+    out->root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
+    if (!out->root) {
+        /* cJSON answers NULL both for bad syntax and for a failed allocation. Allocation
+         * failures here are (in practice, and always under mem_fail_after) persistent: probe. */
+        void *probe = mem_malloc(64);
+        if (!probe) {
+            rc = AG_ENOMEM;
+            goto cleanup;
+        }
+        mem_free(probe);
+        size_t at = (end && end >= body && end <= body + len) ? (size_t)(end - body) : 0;
+        snprintf(err, errlen, "not valid JSON near byte %zu", at);
+        goto cleanup;
+    }
+    size_t pos = (end && end >= body && end <= body + len) ? (size_t)(end - body) : len;
+    while (pos < len && is_ws(body[pos]))
+        pos++;
+    if (pos < len) {
+        snprintf(err, errlen, "not valid JSON near byte %zu", pos);
+        goto cleanup;
+    }
+
+    const cJSON *root = out->root;
+    if (!cJSON_IsObject(root)) {
+        snprintf(err, errlen, "not a JSON object");
+        goto cleanup;
+    }
+    char got[80];
+    const cJSON *av = cJSON_GetObjectItemCaseSensitive(root, "apiVersion");
+    if (!cJSON_IsString(av) || !av->valuestring || strcmp(av->valuestring, REVIEW_API_VERSION) != 0) {
+        describe_value(av, got, sizeof got);
+        snprintf(err, errlen, "apiVersion: %s required, got %s", REVIEW_API_VERSION, got);
+        goto cleanup;
+    }
+    const cJSON *kv = cJSON_GetObjectItemCaseSensitive(root, "kind");
+    if (!cJSON_IsString(kv) || !kv->valuestring || strcmp(kv->valuestring, REVIEW_KIND) != 0) {
+        describe_value(kv, got, sizeof got);
+        snprintf(err, errlen, "kind: %s required, got %s", REVIEW_KIND, got);
+        goto cleanup;
+    }
+    const cJSON *req;
+    if (!get_object(root, "request", "request", true, &req, err, errlen))
+        goto cleanup;
+    if (!decode_request(req, out, err, errlen))
+        goto cleanup;
+
+    rc = AG_OK;
+cleanup:
+    if (rc != AG_OK) {
+        cJSON_Delete(out->root);
+        memset(out, 0, sizeof *out);
+    }
+    return rc;
+}
+
+void review_free(struct review_request *r)
+{
+    if (!r)
+        return;
+    cJSON_Delete(r->root);
+    memset(r, 0, sizeof *r);
+}
+
+/* Two-pass writer: with buf NULL it only measures; then the caller allocates and writes. */
+struct jw {
+    char *buf;
+    size_t len;
+};
+
+static void jw_raw(struct jw *w, const char *s)
+{
+    size_t n = strlen(s);
+    if (w->buf)
+        memcpy(w->buf + w->len, s, n);
+    w->len += n;
+}
+
+static void jw_str(struct jw *w, const char *s)
+{
+    w->len += patch_json_quote(w->buf ? w->buf + w->len : NULL, s);
+}
+
+static void jw_int(struct jw *w, int v)
+{
+    char num[16];
+    snprintf(num, sizeof num, "%d", v);
+    jw_raw(w, num);
+}
+
+/* "key":"value" preceded by a comma. */
+static void jw_kv(struct jw *w, const char *key, const char *value)
+{
+    jw_raw(w, ",\"");
+    jw_raw(w, key);
+    jw_raw(w, "\":");
+    jw_str(w, value);
+}
+
+static void write_response(struct jw *w, const char *uid, const struct verdict *v, const char *patch_b64)
+{
+    jw_raw(w, "{\"apiVersion\":\"" REVIEW_API_VERSION "\",\"kind\":\"" REVIEW_KIND "\",\"response\":{\"uid\":");
+    jw_str(w, uid);
+    jw_raw(w, v->allowed ? ",\"allowed\":true" : ",\"allowed\":false");
+    if (!v->allowed) {
+        jw_raw(w, ",\"status\":{\"code\":");
+        jw_int(w, v->code ? v->code : 422);
+        jw_kv(w, "reason", v->reason ? v->reason : "Invalid");
+        jw_kv(w, "message", v->message ? v->message : "");
+        jw_raw(w, ",\"details\":{");
+        /* the first member carries no comma: write it by hand */
+        bool first = true;
+        const char *names[3] = { "name", "group", "kind" };
+        const char *vals[3] = { v->details_name, v->details_group, v->details_kind };
+        for (int i = 0; i < 3; i++) {
+            if (!vals[i])
+                continue;
+            jw_raw(w, first ? "\"" : ",\"");
+            jw_raw(w, names[i]);
+            jw_raw(w, "\":");
+            jw_str(w, vals[i]);
+            first = false;
+        }
+        size_t nc = v->ncauses < VERDICT_MAX_CAUSES ? v->ncauses : VERDICT_MAX_CAUSES;
+        if (nc > 0) {
+            jw_raw(w, first ? "\"causes\":[" : ",\"causes\":[");
+            for (size_t i = 0; i < nc; i++) {
+                const struct cause *c = &v->causes[i];
+                jw_raw(w, i ? ",{\"type\":" : "{\"type\":");
+                jw_str(w, c->type ? c->type : "FieldValueInvalid");
+                if (c->field)
+                    jw_kv(w, "field", c->field);
+                jw_kv(w, "message", c->message ? c->message : "");
+                jw_raw(w, "}");
+            }
+            jw_raw(w, "]");
+        }
+        jw_raw(w, "}}");
+    }
+    if (patch_b64) {
+        jw_raw(w, ",\"patchType\":\"JSONPatch\"");
+        jw_kv(w, "patch", patch_b64);
+    }
+    size_t nw = v->nwarnings < VERDICT_MAX_WARNINGS ? v->nwarnings : VERDICT_MAX_WARNINGS;
+    if (nw > 0) {
+        jw_raw(w, ",\"warnings\":[");
+        for (size_t i = 0; i < nw; i++) {
+            if (i)
+                jw_raw(w, ",");
+            jw_str(w, v->warnings[i] ? v->warnings[i] : "");
+        }
+        jw_raw(w, "]");
+    }
+    jw_raw(w, "}}");
+}
+
+char *review_encode(const char *uid, const struct verdict *v, struct pool *pool)
+{
+    if (!v || !pool)
+        return NULL;
+    const char *patch_b64 = NULL;
+    if (v->patch.n > 0) {
+        char *pj = patch_to_json(&v->patch, pool);
+        if (!pj)
+            return NULL;
+        patch_b64 = patch_base64(pj, strlen(pj), pool);
+        if (!patch_b64)
+            return NULL;
+    }
+    struct jw w = { NULL, 0 };
+    write_response(&w, uid ? uid : "", v, patch_b64);
+    size_t want = w.len;
+    char *out = pool_alloc(pool, want + 1);
+    if (!out)
+        return NULL;
+    w.buf = out;
+    w.len = 0;
+    write_response(&w, uid ? uid : "", v, patch_b64);
+    if (w.len != want)
+        return NULL;
+    out[w.len] = '\0';
+    return out;
+}
+
+static void write_error(struct jw *w, const char *uid, int code, const char *message)
+{
+    jw_raw(w, "{\"apiVersion\":\"" REVIEW_API_VERSION "\",\"kind\":\"" REVIEW_KIND "\",\"response\":{\"uid\":");
+    jw_str(w, uid);
+    jw_raw(w, ",\"allowed\":false,\"status\":{\"code\":");
+    jw_int(w, code);
+    jw_kv(w, "message", message);
+    jw_raw(w, "}}}");
+}
+
+char *review_encode_error(const char *uid, int code, const char *message)
+{
+    if (!uid)
+        uid = "";
+    if (!message)
+        message = "";
+    struct jw w = { NULL, 0 };
+    write_error(&w, uid, code, message);
+    size_t want = w.len;
+    char *out = mem_malloc(want + 1);
+    if (!out)
+        return NULL;
+    w.buf = out;
+    w.len = 0;
+    write_error(&w, uid, code, message);
+    out[want] = '\0';
+    return out;
+}

@@ -1,0 +1,492 @@
+/* source_file.c - cluster state from a folder of `kubectl get -o json` files and an image
+ * catalog file: loading them into a snapshot, fingerprinting them, and a watcher thread that
+ * reloads and publishes when they change or when asked to. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include "source_file.h"
+#include "log.h"
+#include "mem.h"
+#include "metrics.h"
+
+#define SOURCE_FILE_MAX_FILES 10000     /* *.json files in one folder */
+
+/* ---- reading ------------------------------------------------------------------------------ */
+
+static bool is_json_name(const char *name)
+{
+    size_t n = strlen(name);
+    return name[0] != '.' && n > 5 && strcmp(name + n - 5, ".json") == 0;
+}
+
+/* The whole file, mem_malloc'd and NUL-terminated, into buf and len. */
+static enum ag_result read_file(const char *path, char **buf, size_t *len, char *err, size_t errlen)
+{
+    enum ag_result r = AG_EIO;
+    char *data = NULL;
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "%s: not a regular file", path);
+        goto out;
+    }
+    if ((unsigned long long)st.st_size > SOURCE_FILE_MAX_BYTES) {
+        snprintf(err, errlen, "%s: larger than %u bytes", path, SOURCE_FILE_MAX_BYTES);
+        r = AG_ETOOBIG;
+        goto out;
+    }
+    size_t cap = (size_t)st.st_size + 1, n = 0;
+    data = mem_malloc(cap);
+    if (!data) {
+        snprintf(err, errlen, "%s: out of memory", path);
+        r = AG_ENOMEM;
+        goto out;
+    }
+    for (;;) {
+        if (n == cap - 1) {
+            /* the file grew since fstat: read on, up to the limit */
+            if (cap - 1 >= SOURCE_FILE_MAX_BYTES) {
+                char probe;
+                ssize_t g = read(fd, &probe, 1);
+                if (g == 0)
+                    break;
+                snprintf(err, errlen, "%s: larger than %u bytes", path, SOURCE_FILE_MAX_BYTES);
+                r = AG_ETOOBIG;
+                goto out;
+            }
+            size_t ncap = cap * 2 > (size_t)SOURCE_FILE_MAX_BYTES + 1 ? (size_t)SOURCE_FILE_MAX_BYTES + 1 : cap * 2;
+            char *nd = mem_realloc(data, ncap);
+            if (!nd) {
+                snprintf(err, errlen, "%s: out of memory", path);
+                r = AG_ENOMEM;
+                goto out;
+            }
+            data = nd;
+            cap = ncap;
+        }
+        ssize_t g = read(fd, data + n, cap - 1 - n);
+        if (g < 0 && errno == EINTR)
+            continue;
+        if (g < 0) {
+            snprintf(err, errlen, "%s: %s", path, strerror(errno));
+            goto out;
+        }
+        if (g == 0)
+            break;
+        n += (size_t)g;
+    }
+    data[n] = '\0';
+    *buf = data;
+    *len = n;
+    data = NULL;
+    r = AG_OK;
+out:
+    if (fd >= 0)
+        close(fd);
+    mem_free(data);
+    return r;
+}
+
+/* Parse a whole file as one JSON value; only whitespace may follow it. */
+static enum ag_result parse_file(const char *path, cJSON **out, char *err, size_t errlen)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    enum ag_result r = read_file(path, &buf, &len, err, errlen);
+    if (r != AG_OK)
+        return r;
+    const char *end = NULL;
+    cJSON *j = cJSON_ParseWithLengthOpts(buf, len, &end, 0);
+    size_t at = (end && end >= buf && end <= buf + len) ? (size_t)(end - buf) : 0;
+    if (j) {
+        while (at < len && (buf[at] == ' ' || buf[at] == '\t' || buf[at] == '\n' || buf[at] == '\r'))
+            at++;
+        if (at < len) {
+            cJSON_Delete(j);
+            j = NULL;
+        }
+    }
+    if (!j) {
+        /* cJSON gives no separate signal for running out of memory: both read as invalid */
+        snprintf(err, errlen, "%s: not valid JSON near byte %zu", path, at);
+        r = AG_EINVAL;
+    } else {
+        *out = j;
+    }
+    mem_free(buf);
+    return r;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Names of the *.json regular files of `dir`, sorted; mem_malloc'd array of mem_malloc'd strings. */
+static enum ag_result list_dir(const char *dir, char ***out, size_t *nout, char *err, size_t errlen)
+{
+    enum ag_result r = AG_EIO;
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    DIR *d = opendir(dir);
+    if (!d) {
+        snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+        return AG_EIO;
+    }
+    for (;;) {
+        errno = 0;
+        struct dirent *e = readdir(d);
+        if (!e) {
+            if (errno) {
+                snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+                goto out;
+            }
+            break;
+        }
+        if (!is_json_name(e->d_name))
+            continue;
+        struct stat st;
+        if (fstatat(dirfd(d), e->d_name, &st, 0) != 0 || !S_ISREG(st.st_mode))
+            continue;
+        if (n == cap) {
+            if (cap >= SOURCE_FILE_MAX_FILES) {
+                snprintf(err, errlen, "%s: more than %d JSON files", dir, SOURCE_FILE_MAX_FILES);
+                r = AG_ETOOBIG;
+                goto out;
+            }
+            size_t ncap = cap ? cap * 2 : 16;
+            char **nn = mem_realloc(names, ncap * sizeof *nn);
+            if (!nn)
+                goto nomem;
+            names = nn;
+            cap = ncap;
+        }
+        if (!(names[n] = mem_strdup(e->d_name)))
+            goto nomem;
+        n++;
+    }
+    if (n > 1)
+        qsort(names, n, sizeof *names, cmp_names);
+    *out = names;
+    *nout = n;
+    names = NULL;
+    n = 0;
+    r = AG_OK;
+    goto out;
+nomem:
+    snprintf(err, errlen, "%s: out of memory", dir);
+    r = AG_ENOMEM;
+out:
+    for (size_t i = 0; i < n; i++)
+        mem_free(names[i]);
+    mem_free(names);
+    closedir(d);
+    return r;
+}
+
+static void free_names(char **names, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        mem_free(names[i]);
+    mem_free(names);
+}
+
+/* Add one file's objects: an object, a List, or a JSON array of them. */
+static enum ag_result add_file(struct cluster_builder *b, const char *path, char *err, size_t errlen)
+{
+    cJSON *j = NULL;
+    char berr[512] = "";
+    enum ag_result r = parse_file(path, &j, err, errlen);
+    if (r != AG_OK)
+        return r;
+    if (cJSON_IsArray(j)) {
+        const cJSON *it;
+        cJSON_ArrayForEach(it, j) {
+            if ((r = cluster_builder_add(b, it, berr, sizeof berr)) != AG_OK)
+                break;
+        }
+    } else {
+        r = cluster_builder_add(b, j, berr, sizeof berr);
+    }
+    if (r != AG_OK)
+        snprintf(err, errlen, "%s: %s", path, berr);
+    cJSON_Delete(j);
+    return r;
+}
+
+static double seconds_since(const struct timespec *t0)
+{
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+enum ag_result source_file_load(const char *dir, const char *catalog, struct snapshot **out,
+                                char *err, size_t errlen)
+{
+    enum ag_result r = AG_ENOMEM;
+    char **names = NULL;
+    size_t nnames = 0;
+    char *path = NULL;
+    struct timespec t0;
+    char dummy[1];
+
+    if (!err || !errlen) {
+        err = dummy;
+        errlen = sizeof dummy;
+    }
+    err[0] = '\0';
+    *out = NULL;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    struct cluster_builder *b = cluster_builder_new();
+    if (!b) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    if (dir && (r = list_dir(dir, &names, &nnames, err, errlen)) != AG_OK)
+        goto out;
+    for (size_t i = 0; i < nnames; i++) {
+        size_t plen = strlen(dir) + 1 + strlen(names[i]) + 1;
+        mem_free(path);
+        if (!(path = mem_malloc(plen))) {
+            snprintf(err, errlen, "out of memory");
+            r = AG_ENOMEM;
+            goto out;
+        }
+        snprintf(path, plen, "%s/%s", dir, names[i]);
+        if ((r = add_file(b, path, err, errlen)) != AG_OK)
+            goto out;
+    }
+    if (catalog) {
+        cJSON *j = NULL;
+        char berr[512] = "";
+        if ((r = parse_file(catalog, &j, err, errlen)) != AG_OK)
+            goto out;
+        r = cluster_builder_add_catalog(b, j, berr, sizeof berr);
+        cJSON_Delete(j);
+        if (r != AG_OK) {
+            snprintf(err, errlen, "%s: %s", catalog, berr);
+            goto out;
+        }
+    }
+    struct snapshot *s = cluster_builder_finish(b);
+    b = NULL;
+    if (!s) {
+        snprintf(err, errlen, "%s: out of memory building the snapshot", dir ? dir : "cluster state");
+        r = AG_ENOMEM;
+        goto out;
+    }
+    log_info("cluster state loaded from %s%s%s: %zu nodes, %zu DataSources, %zu PVCs, %zu preferences, "
+             "%zu catalog entries in %.1f ms", dir ? dir : "(none)", catalog ? " and " : "",
+             catalog ? catalog : "", s->nnodes, s->ndatasources, s->npvcs, s->npreferences, s->ncatalog,
+             seconds_since(&t0) * 1e3);
+    *out = s;
+    r = AG_OK;
+out:
+    cluster_builder_free(b);
+    free_names(names, nnames);
+    mem_free(path);
+    return r;
+}
+
+/* ---- fingerprint -------------------------------------------------------------------------- */
+
+static uint64_t fnv(uint64_t h, const void *data, size_t n)
+{
+    const unsigned char *p = data;
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+static uint64_t stat_hash(const char *name, const struct stat *st)
+{
+    uint64_t h = 1469598103934665603ull;
+    long long v[5] = { (long long)st->st_size, (long long)st->st_mtim.tv_sec, (long long)st->st_mtim.tv_nsec,
+                       (long long)st->st_ino, (long long)st->st_dev };
+    h = fnv(h, name, strlen(name) + 1);
+    return fnv(h, v, sizeof v);
+}
+
+unsigned long long source_file_stamp(const char *dir, const char *catalog)
+{
+    /* Per-entry hashes are summed, so the order readdir returns does not matter. */
+    uint64_t sum = 0x9e3779b97f4a7c15ull, count = 0;
+    struct stat st;
+    if (dir) {
+        DIR *d = opendir(dir);
+        if (!d) {
+            sum += (uint64_t)errno * 0x100000001b3ull + 1;
+        } else {
+            struct dirent *e;
+            while ((e = readdir(d)) != NULL) {
+                if (!is_json_name(e->d_name) || fstatat(dirfd(d), e->d_name, &st, 0) != 0)
+                    continue;
+                sum += stat_hash(e->d_name, &st);
+                count++;
+            }
+            closedir(d);
+        }
+    }
+    if (catalog) {
+        if (stat(catalog, &st) == 0)
+            sum += stat_hash(catalog, &st) * 3;
+        else
+            sum += (uint64_t)errno * 7 + 2;
+    }
+    return (unsigned long long)fnv(sum, &count, sizeof count);
+}
+
+/* ---- watcher ------------------------------------------------------------------------------ */
+
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool cond_ready;
+    bool running, stop, force;
+    pthread_t thread;
+    char *dir, *catalog;
+    unsigned interval_ms;
+    unsigned long long stamp;
+} watch = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static void reload(void)
+{
+    char err[1024] = "";
+    struct snapshot *s = NULL;
+    unsigned long long stamp = source_file_stamp(watch.dir, watch.catalog);
+    enum ag_result r = source_file_load(watch.dir, watch.catalog, &s, err, sizeof err);
+    /* Remember the stamp of what was tried, so a broken file is reported once, not every poll. */
+    watch.stamp = stamp;
+    if (r != AG_OK) {
+        log_error("cluster state reload failed, keeping the current state: %s", err);
+        metrics_cluster_reload(false);
+        return;
+    }
+    snapshot_publish(s);
+    metrics_cluster_reload(true);
+    log_info("cluster state reloaded (generation %llu)", (unsigned long long)snapshot_generation());
+}
+
+static void *watch_main(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&watch.lock);
+    while (!watch.stop) {
+        struct timespec deadline;
+        clock_gettime(CLOCK_MONOTONIC, &deadline);
+        deadline.tv_sec += watch.interval_ms / 1000;
+        deadline.tv_nsec += (long)(watch.interval_ms % 1000) * 1000000L;
+        if (deadline.tv_nsec >= 1000000000L) {
+            deadline.tv_sec++;
+            deadline.tv_nsec -= 1000000000L;
+        }
+        while (!watch.stop && !watch.force) {
+            if (pthread_cond_timedwait(&watch.cond, &watch.lock, &deadline) == ETIMEDOUT)
+                break;
+        }
+        if (watch.stop)
+            break;
+        bool force = watch.force;
+        watch.force = false;
+        pthread_mutex_unlock(&watch.lock);
+        /* dir, catalog and stamp are only written by this thread while it runs */
+        if (force || source_file_stamp(watch.dir, watch.catalog) != watch.stamp)
+            reload();
+        pthread_mutex_lock(&watch.lock);
+    }
+    pthread_mutex_unlock(&watch.lock);
+    return NULL;
+}
+
+enum ag_result source_file_watch_start(const char *dir, const char *catalog, unsigned interval_ms)
+{
+    enum ag_result r = AG_ENOMEM;
+    pthread_mutex_lock(&watch.lock);
+    if (watch.running) {
+        r = AG_EINTERNAL;
+        goto out;
+    }
+    if (!watch.cond_ready) {
+        pthread_condattr_t ca;
+        if (pthread_condattr_init(&ca) != 0) {
+            r = AG_EINTERNAL;
+            goto out;
+        }
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        int e = pthread_cond_init(&watch.cond, &ca);
+        pthread_condattr_destroy(&ca);
+        if (e != 0) {
+            r = AG_EINTERNAL;
+            goto out;
+        }
+        watch.cond_ready = true;
+    }
+    watch.dir = dir ? mem_strdup(dir) : NULL;
+    watch.catalog = catalog ? mem_strdup(catalog) : NULL;
+    if ((dir && !watch.dir) || (catalog && !watch.catalog))
+        goto fail;
+    watch.interval_ms = interval_ms ? interval_ms : 1000;
+    watch.stop = false;
+    watch.force = false;
+    watch.stamp = source_file_stamp(watch.dir, watch.catalog);
+    if (pthread_create(&watch.thread, NULL, watch_main, NULL) != 0) {
+        r = AG_EINTERNAL;
+        goto fail;
+    }
+    watch.running = true;
+    r = AG_OK;
+    goto out;
+fail:
+    mem_free(watch.dir);
+    mem_free(watch.catalog);
+    watch.dir = watch.catalog = NULL;
+out:
+    pthread_mutex_unlock(&watch.lock);
+    return r;
+}
+
+void source_file_reload_now(void)
+{
+    pthread_mutex_lock(&watch.lock);
+    if (watch.running) {
+        watch.force = true;
+        pthread_cond_signal(&watch.cond);
+    }
+    pthread_mutex_unlock(&watch.lock);
+}
+
+void source_file_watch_stop(void)
+{
+    pthread_mutex_lock(&watch.lock);
+    if (!watch.running || watch.stop) {
+        pthread_mutex_unlock(&watch.lock);
+        return;
+    }
+    watch.stop = true;
+    pthread_cond_signal(&watch.cond);
+    pthread_t t = watch.thread;
+    pthread_mutex_unlock(&watch.lock);
+    pthread_join(t, NULL);
+    pthread_mutex_lock(&watch.lock);
+    watch.running = false;
+    watch.stop = false;
+    mem_free(watch.dir);
+    mem_free(watch.catalog);
+    watch.dir = watch.catalog = NULL;
+    pthread_mutex_unlock(&watch.lock);
+}

@@ -1,0 +1,28 @@
+/* source_file.h - cluster state from a folder of `kubectl get -o json` files (and the image
+ * catalog file), re-read when a file changes and on demand. */
+#ifndef ARCHGATE_SOURCE_FILE_H
+#define ARCHGATE_SOURCE_FILE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include "cluster.h"
+#include "result.h"
+
+#define SOURCE_FILE_MAX_BYTES (64u * 1024 * 1024)   /* larger files are refused */
+
+/* Read every *.json file of `dir` (sorted by name; not recursive) and the catalog file (NULL:
+ * none) into a new snapshot (refcount 1). Either may be NULL/absent: dir NULL gives an empty
+ * cluster. On failure `err` names the file and the reason. */
+enum ag_result source_file_load(const char *dir, const char *catalog, struct snapshot **out,
+                                char *err, size_t errlen);
+
+/* A fingerprint of the folder and catalog (names, sizes, mtimes); changes when a file does. */
+unsigned long long source_file_stamp(const char *dir, const char *catalog);
+
+/* Background watcher: polls the stamp every `interval_ms`, reloads and publishes on change.
+ * A failed reload keeps the current snapshot, logs, and counts in metrics. */
+enum ag_result source_file_watch_start(const char *dir, const char *catalog, unsigned interval_ms);
+void source_file_reload_now(void);      /* async-signal-unsafe: call from the main thread */
+void source_file_watch_stop(void);
+
+#endif

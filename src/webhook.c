@@ -1,0 +1,225 @@
+/* webhook.c - one admission request end to end: decode the review, decide whether it is in
+ * scope, extract the VM's facts, decide, and encode the answer (or a 400/500). Shared by the
+ * HTTPS server, `archgate review` and the fuzz target. */
+#include <stdio.h>
+#include <string.h>
+#include "webhook.h"
+#include "review.h"
+#include "vm.h"
+#include "mem.h"
+#include "pool.h"
+
+#define WEBHOOK_POOL_CHUNK (32 * 1024)
+#define WEBHOOK_ERR_MAX 512
+
+/* A 500 AdmissionReview (body NULL if even that cannot be allocated). */
+static void answer_error(struct webhook_result *out, const char *uid, const char *message)
+{
+    mem_free(out->body);
+    out->http_status = 500;
+    out->allowed = false;
+    out->body = review_encode_error(uid, 500, message);
+    out->body_len = out->body ? strlen(out->body) : 0;
+}
+
+/* A 400 with a one-line reason. */
+static void answer_bad_request(struct webhook_result *out, const char *reason)
+{
+    size_t n = strlen(reason);
+    char *b = mem_malloc(n + 2);
+    if (!b) {
+        answer_error(out, "", "out of memory");
+        return;
+    }
+    memcpy(b, reason, n);
+    b[n] = '\n';
+    b[n + 1] = '\0';
+    out->http_status = 400;
+    out->allowed = false;
+    out->body = b;
+    out->body_len = n + 1;
+}
+
+/* Copy at most dstlen-1 bytes, cut at a UTF-8 character boundary. */
+static void copy_trunc(char *dst, size_t dstlen, const char *src)
+{
+    size_t n = src ? strlen(src) : 0;
+    if (n >= dstlen) {
+        n = dstlen - 1;
+        while (n > 0 && ((unsigned char)src[n] & 0xC0) == 0x80)
+            n--;
+    }
+    if (n)
+        memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+static bool in_scope(const struct review_request *rq, bool *is_vmi)
+{
+    *is_vmi = false;
+    if (strcmp(rq->group, "kubevirt.io") != 0 || strcmp(rq->version, "v1") != 0 || rq->subresource[0])
+        return false;
+    if (strcmp(rq->kind, "VirtualMachine") == 0)
+        return rq->op == OP_CREATE || rq->op == OP_UPDATE;
+    if (strcmp(rq->kind, "VirtualMachineInstance") == 0) {
+        *is_vmi = true;
+        return rq->op == OP_CREATE;
+    }
+    return false;
+}
+
+/* The answer for an object vm_extract could not read: /validate denies it with a cause on the
+ * field, /mutate admits it untouched with a warning (the validating webhook decides). */
+static enum ag_result unreadable_verdict(const struct review_request *rq, bool mutate, const char *err,
+                                         struct pool *pool, struct verdict *v)
+{
+    memset(v, 0, sizeof *v);
+    if (mutate) {
+        char w[WARNING_MAX_LEN];
+        char *full = pool_printf(pool, "archgate cannot read this VM: %s", err);
+        if (!full)
+            return AG_ENOMEM;
+        copy_trunc(w, sizeof w, full);
+        const char *warning = pool_strdup(pool, w);
+        if (!warning)
+            return AG_ENOMEM;
+        v->cls = VC_WARNED;
+        v->allowed = true;
+        v->warnings[0] = warning;
+        v->nwarnings = 1;
+        return AG_OK;
+    }
+    const char *msg = pool_strdup(pool, err);
+    const char *sep = strstr(err, ": ");
+    const char *field = sep ? pool_strndup(pool, err, (size_t)(sep - err)) : pool_strdup(pool, err);
+    if (!msg || !field)
+        return AG_ENOMEM;
+    v->cls = VC_DENIED;
+    v->allowed = false;
+    v->code = 422;
+    v->reason = "Invalid";
+    v->message = msg;
+    v->causes[0].type = "FieldValueInvalid";
+    v->causes[0].field = field;
+    v->causes[0].message = msg;
+    v->ncauses = 1;
+    v->details_name = rq->name[0] ? rq->name : NULL;
+    v->details_group = rq->group;
+    v->details_kind = rq->resource;
+    return AG_OK;
+}
+
+void webhook_handle(const char *body, size_t len, bool mutate, const struct snapshot *snap,
+                    const struct policy *pol, struct webhook_result *out)
+{
+    static const struct policy default_policy;     /* auto, warn */
+    struct review_request rq;
+    struct verdict verdict;
+    struct vm_facts facts;
+    char err[WEBHOOK_ERR_MAX];
+    char msg[WEBHOOK_ERR_MAX + 32];
+    bool decoded = false;
+
+    memset(out, 0, sizeof *out);
+    out->http_status = 500;
+    if (!pol)
+        pol = &default_policy;
+
+    struct pool *pool = pool_new(WEBHOOK_POOL_CHUNK);
+    if (!pool) {
+        answer_error(out, "", "out of memory");
+        return;
+    }
+
+    enum ag_result rc = review_decode(body, len, &rq, err, sizeof err);
+    if (rc == AG_EINVAL) {
+        answer_bad_request(out, err);
+        goto cleanup;
+    }
+    if (rc != AG_OK) {
+        answer_error(out, "", "out of memory");
+        goto cleanup;
+    }
+    decoded = true;
+
+    copy_trunc(out->uid, sizeof out->uid, rq.uid);
+    copy_trunc(out->kind, sizeof out->kind, rq.kind);
+    copy_trunc(out->ns, sizeof out->ns, rq.ns);
+    copy_trunc(out->name, sizeof out->name, rq.name);
+    copy_trunc(out->operation, sizeof out->operation, rq.operation);
+
+    bool is_vmi = false;
+    struct decide_input in = { 0 };
+    in.mutate = mutate;
+    in.op = rq.op;
+    in.in_scope = in_scope(&rq, &is_vmi);
+    in.is_vmi = is_vmi;
+    in.resource = rq.resource;
+    in.group = rq.group;
+    if (in.in_scope && !rq.object) {
+        snprintf(msg, sizeof msg, "request.object: missing for %s", rq.operation);
+        answer_bad_request(out, msg);
+        goto cleanup;
+    }
+    if (!snap) {
+        answer_error(out, rq.uid, "cluster state is not loaded yet");
+        goto cleanup;
+    }
+
+    memset(&verdict, 0, sizeof verdict);
+    bool have_verdict = false;
+    if (in.in_scope) {
+        err[0] = '\0';
+        rc = vm_extract(rq.object, is_vmi, rq.ns, pool, &facts, err, sizeof err);
+        if (rc == AG_EINVAL) {
+            err[sizeof err - 1] = '\0';
+            if (unreadable_verdict(&rq, mutate, err, pool, &verdict) != AG_OK) {
+                answer_error(out, rq.uid, "out of memory");
+                goto cleanup;
+            }
+            have_verdict = true;
+        } else if (rc != AG_OK) {
+            snprintf(msg, sizeof msg, "internal error: %s", ag_result_name(rc));
+            answer_error(out, rq.uid, msg);
+            goto cleanup;
+        } else {
+            in.vm = &facts;
+            if (rq.op == OP_UPDATE)
+                in.unchanged = rq.old_object && vm_inputs_equal(rq.old_object, rq.object, is_vmi);
+        }
+    }
+    if (!have_verdict) {
+        rc = decide_review(&in, snap, pol, pool, &verdict);
+        if (rc != AG_OK) {
+            snprintf(msg, sizeof msg, "internal error: %s", ag_result_name(rc));
+            answer_error(out, rq.uid, msg);
+            goto cleanup;
+        }
+    }
+
+    const char *json = review_encode(rq.uid, &verdict, pool);
+    char *copy = json ? mem_strdup(json) : NULL;
+    if (!copy) {
+        answer_error(out, rq.uid, "out of memory");
+        goto cleanup;
+    }
+    out->body = copy;
+    out->body_len = strlen(copy);
+    out->cls = verdict.cls;
+    out->allowed = verdict.allowed;
+    out->http_status = 200;
+
+cleanup:
+    if (decoded)
+        review_free(&rq);
+    pool_free(pool);
+}
+
+void webhook_result_free(struct webhook_result *r)
+{
+    if (!r)
+        return;
+    mem_free(r->body);
+    r->body = NULL;
+    r->body_len = 0;
+}
