@@ -52,11 +52,13 @@ $(B)/archgate: $(OBJ)
 
 $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -c -o $@ $<
+	@echo "  CC      $<"
+	@$(CC) $(CFLAGS_ALL) -c -o $@ $<
 
 $(B)/san/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) $(SAN_FLAGS) -c -o $@ $<
+	@echo "  CC SAN  $<"
+	@$(CC) $(CFLAGS_ALL) $(SAN_FLAGS) -c -o $@ $<
 
 $(B)/unit_tests: $(LIB_OBJ) $(UNIT_OBJ)
 	$(CC) $(CFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(LDFLAGS)

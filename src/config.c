@@ -341,7 +341,8 @@ void config_usage(FILE *out)
     fputs("\nDurations: 500ms, 10s, 2m, 1h (bare numbers are seconds). Sizes: 7MiB, 64KiB, 1048576.\n"
           "Signals (serve): SIGHUP reloads certificate and cluster state now; SIGTERM/SIGINT stop\n"
           "accepting, finish requests in flight within --shutdown-grace, exit 0.\n"
-          "review exits 0 with the answer on stdout (allowed or denied), 2 on unusable input.\n", out);
+          "review exits 0 with the answer on stdout (allowed or denied), 2 on unusable input,\n"
+          "1 when the cluster state or image catalog cannot be read.\n", out);
 }
 
 static const char *multi_arch_name(enum multi_arch_mode m)
