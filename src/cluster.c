@@ -1,7 +1,8 @@
 /* cluster.c - the cluster snapshot: reads Nodes, HyperConverged, KubeVirt, DataSources, PVCs,
  * preferences and the image catalog into one immutable, pool-backed snapshot; derives what the
- * decision needs (workload nodes, default architecture, base census); looks objects up; and owns
- * the process-wide "current snapshot" slot with its reference counting. */
+ * decision needs (workload nodes, default architecture, base census, the label index that
+ * eligible.c builds); looks objects up; and owns the process-wide "current snapshot" slot with
+ * its reference counting. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -963,6 +964,9 @@ struct snapshot *cluster_builder_finish(struct cluster_builder *b)
         s->default_arch = s->hco_default_arch;
     else
         s->default_arch = hco_rule_default(s);
+
+    if (eligible_index_build(s) != AG_OK)
+        goto fail;
 
     memset(&s->base, 0, sizeof s->base);
     for (size_t i = 0; i < s->nnodes; i++) {

@@ -88,6 +88,8 @@ struct catalog_entry {
 /* Multi-architecture boot images as the HyperConverged CR says: */
 enum hco_multiarch { HCO_MULTIARCH_ABSENT = 0, HCO_MULTIARCH_OFF, HCO_MULTIARCH_ON };
 
+struct node_index;
+
 struct snapshot {
     /* Nodes, sorted by name. */
     const struct node *nodes;
@@ -124,6 +126,9 @@ struct snapshot {
     /* private */
     struct pool *pool;
     int refs;                          /* atomic */
+
+    /* Label index for the census (eligible.c builds it in `pool`); NULL: node by node. */
+    const struct node_index *index;
 };
 
 struct cluster_builder;

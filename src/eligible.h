@@ -19,6 +19,17 @@ enum node_reason eligible_classify(const struct node *n, bool kubevirt_labels_no
 /* Census of every node of the snapshot for the placement (NULL: use the precomputed base). */
 void eligible_census(const struct snapshot *s, const struct placement *vm, struct census *out);
 
+/* Build s->index from s->nodes in s->pool (cluster_builder_finish calls it once the node flags
+ * and kubevirt_labels_nodes are final). Needs the snapshot's interning: equal label strings
+ * share one pointer; when they do not, no index is built (s->index NULL) and AG_OK is
+ * returned. AG_ENOMEM on allocation failure. */
+enum ag_result eligible_index_build(struct snapshot *s);
+
+/* The census through s->index: what eligible_census computes, without per-node string work.
+ * False (and *out unspecified) when there is no index or the placement is larger than the
+ * fixed per-request plan; eligible_census then classifies node by node. */
+bool eligible_census_indexed(const struct snapshot *s, const struct placement *vm, struct census *out);
+
 /* Number of eligible nodes of an architecture. */
 unsigned eligible_count(const struct census *c, int arch);
 /* Architectures with at least one eligible node; with only cordoned/not-ready nodes. */

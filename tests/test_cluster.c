@@ -10,6 +10,7 @@
 #include "unit.h"
 #include "testutil.h"
 #include "cluster.h"
+#include "eligible.h"
 #include "log.h"
 #include "mem.h"
 
@@ -475,6 +476,54 @@ static void test_base_census(void)
         for (int a = 0; a <= ARCH_COUNT; a++)
             total += c->n[r][a];
     CU_ASSERT_EQUAL(total, 8);
+    snapshot_release(s);
+}
+
+/* The builder gives the snapshot a label index; a census through it counts what classifying
+ * node by node counts, including the workload placement and kubevirt rows it precomputes. */
+static void test_label_index(void)
+{
+    struct snapshot *s = must_build(join(
+        node_json("ctrl", CTRL_AMD64, CP_TAINT, "amd64"),
+        node_json("x1", WORKER_AMD64, "{}", "amd64"),
+        node_json("x2", "{\"kubernetes.io/arch\": \"amd64\", \"node-role.kubernetes.io/worker\": \"\", "
+                  "\"kubevirt.io/schedulable\": \"false\"}", "{}", "amd64"),
+        node_json("a1", WORKER_ARM64, "{}", "arm64"),
+        node_json("a2", WORKER_ARM64, "{\"taints\": [{\"effect\": \"NoSchedule\", \"key\": \"dedicated\", "
+                  "\"value\": \"gpu\"}]}", "arm64"),
+        node_json("a3", WORKER_ARM64, "{\"unschedulable\": true}", "arm64"),
+        NULL));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s->index);
+    static const char *const placements[] = {
+        "{\"nodeSelector\": {\"kubernetes.io/arch\": \"arm64\"}}",
+        "{\"nodeSelector\": {\"kubernetes.io/os\": \"linux\"}, \"tolerations\": [{\"key\": \"dedicated\", "
+        "\"operator\": \"Exists\"}]}",
+        "{\"affinity\": {\"nodeAffinity\": {\"requiredDuringSchedulingIgnoredDuringExecution\": {\"nodeSelectorTerms\": "
+        "[{\"matchFields\": [{\"key\": \"metadata.name\", \"operator\": \"NotIn\", \"values\": [\"a1\"]}]}]}}}}",
+        "{\"nodeSelector\": {\"kubernetes.io/arch\": \"riscv64\"}}",
+    };
+    static const unsigned eligible_arm64[] = { 1, 2, 0, 0 };
+    struct pool *pool = pool_new(0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(pool);
+    for (size_t i = 0; i < sizeof placements / sizeof placements[0]; i++) {
+        char err[256] = "";
+        struct placement p;
+        cJSON *j = tu_parse(placements[i]);
+        CU_ASSERT_EQUAL_FATAL(selector_parse_placement(j, pool, &p, err, sizeof err), AG_OK);
+        cJSON_Delete(j);
+        struct census want, got;
+        memset(&want, 0, sizeof want);
+        for (size_t k = 0; k < s->nnodes; k++) {
+            int a = s->nodes[k].arch;
+            want.n[eligible_classify(&s->nodes[k], s->kubevirt_labels_nodes, &p)][a >= 0 ? a : ARCH_COUNT]++;
+        }
+        CU_ASSERT_TRUE(eligible_census_indexed(s, &p, &got));
+        CU_ASSERT(memcmp(&got, &want, sizeof got) == 0);
+        CU_ASSERT_EQUAL(got.n[NR_ELIGIBLE][ARCH_ARM64], eligible_arm64[i]);
+        CU_ASSERT_EQUAL(got.n[NR_PLACEMENT][ARCH_AMD64], 1);        /* ctrl: not a worker */
+        CU_ASSERT_EQUAL(got.n[NR_NOT_KUBEVIRT][ARCH_AMD64], 1);     /* x2 */
+    }
+    pool_free(pool);
     snapshot_release(s);
 }
 
@@ -983,6 +1032,20 @@ static void test_build_5000_nodes(void)
     CU_ASSERT_PTR_NOT_NULL(snapshot_find_datasource(s, "ns-4", "image-0005-arm64"));
     CU_ASSERT_EQUAL(s->base.n[NR_ELIGIBLE][ARCH_ARM64] + s->base.n[NR_ELIGIBLE][ARCH_AMD64] +
                     s->base.n[NR_TAINT][ARCH_ARM64] + s->base.n[NR_TAINT][ARCH_AMD64], 5000);
+    /* the label index: a zone and arch selector counted through it */
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s->index);
+    struct kv sel_items[] = { { "kubernetes.io/arch", "arm64" }, { "topology.kubernetes.io/zone", "zone-0" } };
+    struct placement p;
+    memset(&p, 0, sizeof p);
+    p.node_selector.items = sel_items;
+    p.node_selector.n = 2;
+    struct census c;
+    CU_ASSERT_TRUE(eligible_census_indexed(s, &p, &c));
+    /* arm64 is i % 3 == 0, zone-0 too: 1667 nodes, of which every 50th (i % 50 == 0, also
+     * i % 3 == 0 every 150th: 34) carries the control-plane taint */
+    CU_ASSERT_EQUAL(c.n[NR_ELIGIBLE][ARCH_ARM64], 1667 - 34);
+    CU_ASSERT_EQUAL(c.n[NR_TAINT][ARCH_ARM64], 34);
+    CU_ASSERT_EQUAL(c.n[NR_SELECTOR][ARCH_AMD64] + c.n[NR_TAINT][ARCH_AMD64], 3333);
     if (secs >= 1.0 || getenv("ARCHGATE_TEST_VERBOSE"))
         fprintf(stderr, "\n  built 5000 nodes + 2000 DataSources in %.3f s, %zu bytes\n", secs, s->bytes);
     snapshot_release(s);
@@ -999,6 +1062,7 @@ UNIT_SUITE("cluster", suite_init, suite_cleanup,
            { "KubeVirt CR: default arch, CrossArchitectureVirtualization", test_kubevirt_cr },
            { "default architecture: KubeVirt, HCO status, HCO rule", test_default_arch },
            { "base census", test_base_census },
+           { "label index: census through it", test_label_index },
            { "DataSources", test_datasources },
            { "PVCs", test_pvcs },
            { "preferences", test_preferences },

@@ -5,6 +5,7 @@
 #include <cjson/cJSON.h>
 #include "unit.h"
 #include "eligible.h"
+#include "log.h"
 
 #define CASE_ASSERT(cond, idx, what)                                                        \
     do {                                                                                    \
@@ -16,8 +17,12 @@
 static struct pool *pool;
 static char err[512];
 
+static enum log_level saved_level;
+
 static int setup(void)
 {
+    saved_level = log_min_level;
+    log_min_level = LOG_ERROR;      /* random clusters have arch label/status mismatches */
     pool = pool_new(0);
     return pool ? 0 : 1;
 }
@@ -26,6 +31,7 @@ static int teardown(void)
 {
     pool_free(pool);
     pool = NULL;
+    log_min_level = saved_level;
     return 0;
 }
 
@@ -316,6 +322,342 @@ static void test_census_matches_classify(void)
     }
 }
 
+/* ---- the indexed census against node-by-node classification ---------------------------------- */
+
+static unsigned rnd(unsigned *seed, unsigned n)
+{
+    *seed = *seed * 1103515245u + 12345u;
+    return ((*seed >> 16) & 0x7fffu) % n;
+}
+
+static const char *pick(unsigned *seed, const char *const *v, size_t n)
+{
+    return v[rnd(seed, (unsigned)n)];
+}
+#define PICK(seed, arr) pick((seed), (arr), sizeof(arr) / sizeof(arr)[0])
+
+static const char *const r_keys[] = { "kubernetes.io/arch", "pool", "zone", "num", "kubevirt.io/schedulable",
+                                      "node-role.kubernetes.io/worker", "cpumanager", "host" };
+static const char *const r_pool[] = { "a", "b", "c", "" };
+static const char *const r_zone[] = { "z1", "z2", "z3", "z4" };
+static const char *const r_num[] = { "0", "5", "10", "-3", "+7", "x", "99999999999999999999", "007", "" };
+static const char *const r_arch[] = { "amd64", "arm64", "s390x", "mips", "x86_64" };
+static const char *const r_effect[] = { "NoSchedule", "NoExecute", "PreferNoSchedule" };
+static const char *const r_taint_key[] = { "dedicated", "node.kubernetes.io/unschedulable", "node.kubernetes.io/not-ready",
+                                           "node.kubernetes.io/unreachable", "node.kubernetes.io/memory-pressure",
+                                           "example.org/maint" };
+static const char *const r_taint_val[] = { "", "gpu", "db" };
+
+/* A value for a key: mostly from the key's vocabulary, sometimes one no node has. */
+static const char *r_value(unsigned *seed, const char *key, char *buf, size_t len)
+{
+    if (rnd(seed, 12) == 0)
+        return "absent-value";
+    if (strcmp(key, "kubernetes.io/arch") == 0)
+        return PICK(seed, r_arch);
+    if (strcmp(key, "pool") == 0)
+        return PICK(seed, r_pool);
+    if (strcmp(key, "zone") == 0)
+        return PICK(seed, r_zone);
+    if (strcmp(key, "num") == 0)
+        return PICK(seed, r_num);
+    if (strcmp(key, "kubevirt.io/schedulable") == 0)
+        return rnd(seed, 4) ? "true" : "false";
+    if (strcmp(key, "host") == 0) {
+        snprintf(buf, len, "n%03u", rnd(seed, 200));
+        return buf;
+    }
+    return rnd(seed, 2) ? "" : "true";
+}
+
+static cJSON *r_node(unsigned *seed, unsigned i)
+{
+    char name[32], buf[32];
+    snprintf(name, sizeof name, "n%03u", i);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "apiVersion", "v1");
+    cJSON_AddStringToObject(o, "kind", "Node");
+    cJSON *meta = cJSON_AddObjectToObject(o, "metadata");
+    cJSON_AddStringToObject(meta, "name", name);
+    cJSON *labels = cJSON_AddObjectToObject(meta, "labels");
+    for (size_t k = 0; k < sizeof r_keys / sizeof r_keys[0]; k++) {
+        if (rnd(seed, 3) == 0)
+            continue;
+        if (strcmp(r_keys[k], "host") == 0)
+            cJSON_AddStringToObject(labels, "host", name);
+        else
+            cJSON_AddStringToObject(labels, r_keys[k], r_value(seed, r_keys[k], buf, sizeof buf));
+    }
+    if (rnd(seed, 10) == 0) {           /* a key only this node has */
+        snprintf(buf, sizeof buf, "only.example.org/%u", i);
+        cJSON_AddStringToObject(labels, buf, "1");
+    }
+    cJSON *spec = cJSON_AddObjectToObject(o, "spec");
+    if (rnd(seed, 8) == 0)
+        cJSON_AddBoolToObject(spec, "unschedulable", true);
+    unsigned nt = rnd(seed, 4) == 0 ? 1 + rnd(seed, 2) : 0;
+    if (nt) {
+        cJSON *taints = cJSON_AddArrayToObject(spec, "taints");
+        for (unsigned t = 0; t < nt; t++) {
+            cJSON *tj = cJSON_CreateObject();
+            cJSON_AddStringToObject(tj, "key", PICK(seed, r_taint_key));
+            cJSON_AddStringToObject(tj, "value", PICK(seed, r_taint_val));
+            cJSON_AddStringToObject(tj, "effect", PICK(seed, r_effect));
+            cJSON_AddItemToArray(taints, tj);
+        }
+    }
+    cJSON *status = cJSON_AddObjectToObject(o, "status");
+    cJSON *info = cJSON_AddObjectToObject(status, "nodeInfo");
+    cJSON_AddStringToObject(info, "architecture", rnd(seed, 6) ? "amd64" : "weird");
+    return o;
+}
+
+static cJSON *r_req(unsigned *seed, unsigned nnodes, bool *field)
+{
+    static const char *const ops[] = { "In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt" };
+    static const char *const ints[] = { "3", "-5", "0", "7", "100" };
+    char buf[32];
+    cJSON *r = cJSON_CreateObject();
+    *field = rnd(seed, 6) == 0;
+    if (*field) {
+        cJSON_AddStringToObject(r, "key", "metadata.name");
+        cJSON_AddStringToObject(r, "operator", rnd(seed, 2) ? "In" : "NotIn");
+        snprintf(buf, sizeof buf, "n%03u", rnd(seed, nnodes + 2));
+        cJSON *vals = cJSON_AddArrayToObject(r, "values");
+        cJSON_AddItemToArray(vals, cJSON_CreateString(buf));
+        return r;
+    }
+    const char *key = rnd(seed, 10) == 0 ? "absent.example.org/key" : PICK(seed, r_keys);
+    const char *op = PICK(seed, ops);
+    cJSON_AddStringToObject(r, "key", key);
+    cJSON_AddStringToObject(r, "operator", op);
+    if (strcmp(op, "Exists") == 0 || strcmp(op, "DoesNotExist") == 0)
+        return r;
+    cJSON *vals = cJSON_AddArrayToObject(r, "values");
+    if (strcmp(op, "Gt") == 0 || strcmp(op, "Lt") == 0) {
+        cJSON_AddItemToArray(vals, cJSON_CreateString(PICK(seed, ints)));
+        return r;
+    }
+    unsigned nv = 1 + rnd(seed, 3);
+    for (unsigned v = 0; v < nv; v++)
+        cJSON_AddItemToArray(vals, cJSON_CreateString(r_value(seed, key, buf, sizeof buf)));
+    return r;
+}
+
+static cJSON *r_placement(unsigned *seed, unsigned nnodes)
+{
+    char buf[32];
+    cJSON *o = cJSON_CreateObject();
+    unsigned nsel = rnd(seed, 3);
+    if (nsel) {
+        cJSON *sel = cJSON_AddObjectToObject(o, "nodeSelector");
+        for (unsigned i = 0; i < nsel; i++) {
+            const char *key = rnd(seed, 12) == 0 ? "absent.example.org/key" : PICK(seed, r_keys);
+            cJSON_DeleteItemFromObjectCaseSensitive(sel, key);
+            cJSON_AddStringToObject(sel, key, r_value(seed, key, buf, sizeof buf));
+        }
+    }
+    if (rnd(seed, 3)) {
+        cJSON *terms = cJSON_CreateArray();
+        unsigned nterms = rnd(seed, 4);
+        for (unsigned t = 0; t < nterms; t++) {
+            cJSON *term = cJSON_CreateObject();
+            unsigned nreq = rnd(seed, 4);
+            cJSON *exprs = NULL, *fields = NULL;
+            for (unsigned q = 0; q < nreq; q++) {
+                bool field;
+                cJSON *req = r_req(seed, nnodes, &field);
+                cJSON **arr = field ? &fields : &exprs;
+                if (!*arr)
+                    *arr = cJSON_AddArrayToObject(term, field ? "matchFields" : "matchExpressions");
+                cJSON_AddItemToArray(*arr, req);
+            }
+            cJSON_AddItemToArray(terms, term);
+        }
+        cJSON *aff = cJSON_AddObjectToObject(o, "affinity");
+        cJSON *na = cJSON_AddObjectToObject(aff, "nodeAffinity");
+        cJSON *req = cJSON_AddObjectToObject(na, "requiredDuringSchedulingIgnoredDuringExecution");
+        cJSON_AddItemToObject(req, "nodeSelectorTerms", terms);
+    }
+    unsigned ntol = rnd(seed, 3);
+    if (ntol) {
+        cJSON *tols = cJSON_AddArrayToObject(o, "tolerations");
+        for (unsigned i = 0; i < ntol; i++) {
+            cJSON *t = cJSON_CreateObject();
+            unsigned kind = rnd(seed, 4);
+            if (kind != 3)
+                cJSON_AddStringToObject(t, "key", PICK(seed, r_taint_key));
+            if (kind == 0) {
+                cJSON_AddStringToObject(t, "operator", "Equal");
+                cJSON_AddStringToObject(t, "value", PICK(seed, r_taint_val));
+            } else {
+                cJSON_AddStringToObject(t, "operator", "Exists");
+            }
+            if (rnd(seed, 2))
+                cJSON_AddStringToObject(t, "effect", PICK(seed, r_effect));
+            cJSON_AddItemToArray(tols, t);
+        }
+    }
+    return o;
+}
+
+static struct snapshot *r_snapshot(unsigned *seed, unsigned nnodes)
+{
+    cJSON *list = cJSON_CreateObject();
+    cJSON_AddStringToObject(list, "apiVersion", "v1");
+    cJSON_AddStringToObject(list, "kind", "List");
+    cJSON *items = cJSON_AddArrayToObject(list, "items");
+    for (unsigned i = 0; i < nnodes; i++)
+        cJSON_AddItemToArray(items, r_node(seed, i));
+    if (rnd(seed, 3) == 0) {    /* a workload node placement */
+        cJSON *hco = cJSON_Parse("{\"apiVersion\":\"hco.kubevirt.io/v1beta1\",\"kind\":\"HyperConverged\","
+                                 "\"metadata\":{\"name\":\"kubevirt-hyperconverged\",\"namespace\":\"openshift-cnv\"},"
+                                 "\"spec\":{\"workloads\":{\"nodePlacement\":{\"nodeSelector\":{\"zone\":\"z1\"}}}}}");
+        cJSON_AddItemToArray(items, hco);
+    }
+    struct cluster_builder *b = cluster_builder_new();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    CU_ASSERT_EQUAL(cluster_builder_add(b, list, err, sizeof err), AG_OK);
+    cJSON_Delete(list);
+    return cluster_builder_finish(b);
+}
+
+static void census_by_node(const struct snapshot *s, const struct placement *p, struct census *out)
+{
+    memset(out, 0, sizeof *out);
+    for (size_t i = 0; i < s->nnodes; i++) {
+        int a = s->nodes[i].arch;
+        out->n[eligible_classify(&s->nodes[i], s->kubevirt_labels_nodes, p)][a >= 0 && a < ARCH_COUNT ? a : ARCH_COUNT]++;
+    }
+}
+
+static void test_indexed_census_random(void)
+{
+    unsigned seed = 20240611;
+    unsigned seen[NR_COUNT] = { 0 };
+    unsigned compared = 0, fast = 0;
+    for (unsigned round = 0; round < 40; round++) {
+        static const unsigned sizes[] = { 0, 1, 63, 64, 65, 130, 200 };
+        unsigned nnodes = round < 7 ? sizes[round] : 1 + rnd(&seed, 200);
+        struct snapshot *s = r_snapshot(&seed, nnodes);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+        CU_ASSERT_PTR_NOT_NULL(s->index);
+        for (unsigned k = 0; k < 25; k++) {
+            cJSON *pj = r_placement(&seed, nnodes);
+            struct placement pl;
+            pool_reset(pool);
+            CU_ASSERT_EQUAL_FATAL(selector_parse_placement(pj, pool, &pl, err, sizeof err), AG_OK);
+            struct census want, got, via;
+            census_by_node(s, &pl, &want);
+            memset(&got, 0xa5, sizeof got);
+            bool ok = eligible_census_indexed(s, &pl, &got);
+            CU_ASSERT(ok);
+            if (ok) {
+                fast++;
+                if (memcmp(&got, &want, sizeof got) != 0) {
+                    char *txt = cJSON_PrintUnformatted(pj);
+                    CASE_ASSERT(false, round * 100 + k, txt ? txt : "?");
+                    cJSON_free(txt);
+                }
+            }
+            eligible_census(s, &pl, &via);
+            CU_ASSERT(memcmp(&via, &want, sizeof via) == 0);
+            for (int r = 0; r < NR_COUNT; r++)
+                for (int a = 0; a <= ARCH_COUNT; a++)
+                    seen[r] += want.n[r][a];
+            compared++;
+            cJSON_Delete(pj);
+        }
+        snapshot_release(s);
+    }
+    CU_ASSERT_EQUAL(fast, compared);
+    /* the random cases reach every reason, so the comparison covers every stage */
+    for (int r = 0; r < NR_COUNT; r++)
+        CASE_ASSERT(seen[r] > 0, r, "a reason the random placements never produced");
+}
+
+/* Placements beyond the fixed per-request plan, and snapshots without an index (label strings
+ * not shared), take the node-by-node path with the same result. */
+static void test_indexed_census_fallback(void)
+{
+    unsigned seed = 7;
+    struct snapshot *s = r_snapshot(&seed, 200);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s->index);
+
+    /* two In requirements over every node name: more node sets than the plan holds */
+    static char big[16384];
+    size_t used = 0;
+    used += (size_t)snprintf(big + used, sizeof big - used,
+                             "{\"affinity\":{\"nodeAffinity\":{\"requiredDuringSchedulingIgnoredDuringExecution\":"
+                             "{\"nodeSelectorTerms\":[{\"matchExpressions\":[");
+    for (unsigned q = 0; q < 2; q++) {
+        used += (size_t)snprintf(big + used, sizeof big - used, "%s{\"key\":\"host\",\"operator\":\"In\",\"values\":[",
+                                 q ? "," : "");
+        for (unsigned i = 0; i < 200; i++)
+            used += (size_t)snprintf(big + used, sizeof big - used, "%s\"n%03u\"", i ? "," : "", i);
+        used += (size_t)snprintf(big + used, sizeof big - used, "]}");
+    }
+    snprintf(big + used, sizeof big - used, "]}]}}}}");
+    cJSON *pj = cJSON_Parse(big);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(pj);
+    struct placement pl;
+    pool_reset(pool);
+    CU_ASSERT_EQUAL_FATAL(selector_parse_placement(pj, pool, &pl, err, sizeof err), AG_OK);
+    cJSON_Delete(pj);
+    struct census want, got;
+    census_by_node(s, &pl, &want);
+    CU_ASSERT_FALSE(eligible_census_indexed(s, &pl, &got));
+    eligible_census(s, &pl, &got);
+    CU_ASSERT(memcmp(&got, &want, sizeof got) == 0);
+    unsigned past_affinity = 0;
+    for (int r = 0; r <= NR_NOT_READY; r++)
+        for (int a = 0; a <= ARCH_COUNT; a++)
+            past_affinity += want.n[r][a];
+    CU_ASSERT(past_affinity > 0);
+
+    /* a matchFields requirement with an operator the parser never admits */
+    static const char *const one[] = { "n001" };
+    struct sel_req req = { "metadata.name", SEL_EXISTS, one, 0, true };
+    struct sel_term term = { &req, 1 };
+    struct placement odd;
+    memset(&odd, 0, sizeof odd);
+    odd.has_affinity = true;
+    odd.affinity.terms = &term;
+    odd.affinity.n = 1;
+    census_by_node(s, &odd, &want);
+    CU_ASSERT_FALSE(eligible_census_indexed(s, &odd, &got));
+    eligible_census(s, &odd, &got);
+    CU_ASSERT(memcmp(&got, &want, sizeof got) == 0);
+    CU_ASSERT_FALSE(eligible_census_indexed(s, NULL, &got));
+    snapshot_release(s);
+
+    /* hand-made nodes whose equal label strings are separate copies: no index */
+    static const struct nspec specs[] = {
+        { "a", ARCH_AMD64, true, true, false, "{\"pool\":\"vms\"}", NULL },
+        { "b", ARCH_ARM64, true, true, false, "{\"pool\":\"vms\"}", NULL },
+    };
+    struct node nodes[2] = { mk_node(&specs[0]), mk_node(&specs[1]) };
+    struct snapshot h;
+    memset(&h, 0, sizeof h);
+    h.nodes = nodes;
+    h.nnodes = 2;
+    h.pool = pool;
+    CU_ASSERT_EQUAL(eligible_index_build(&h), AG_OK);
+    CU_ASSERT_PTR_NULL(h.index);
+    /* the same nodes sharing the strings: indexed */
+    nodes[1].labels = nodes[0].labels;
+    CU_ASSERT_EQUAL(eligible_index_build(&h), AG_OK);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(h.index);
+    struct placement ps;
+    mk_placement(POOL_AFF, &ps);
+    census_by_node(&h, &ps, &want);
+    CU_ASSERT_TRUE(eligible_census_indexed(&h, &ps, &got));
+    CU_ASSERT(memcmp(&got, &want, sizeof got) == 0);
+    CU_ASSERT_EQUAL(got.n[NR_ELIGIBLE][ARCH_AMD64], 1);
+    CU_ASSERT_EQUAL(got.n[NR_ELIGIBLE][ARCH_ARM64], 1);
+}
+
 static void test_describe(void)
 {
     struct census c;
@@ -405,5 +747,7 @@ UNIT_SUITE("eligible", setup, teardown,
            { "transient taints", test_transient },
            { "census counts per reason and architecture", test_census },
            { "census equals node-by-node classification", test_census_matches_classify },
+           { "indexed census equals classification on random clusters", test_indexed_census_random },
+           { "indexed census falls back: big placements, no index", test_indexed_census_fallback },
            { "describe wording", test_describe },
            { "describe truncation", test_describe_truncation })
