@@ -48,7 +48,8 @@ deps:
 	@scripts/deps.sh
 
 $(B)/archgate: $(OBJ)
-	$(CC) $(CFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(LDFLAGS)
+	@echo "  LD      $@"
+	@$(CC) $(CFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(LDFLAGS)
 
 $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -61,20 +62,25 @@ $(B)/san/%.o: %.c
 	@$(CC) $(CFLAGS_ALL) $(SAN_FLAGS) -c -o $@ $<
 
 $(B)/unit_tests: $(LIB_OBJ) $(UNIT_OBJ)
-	$(CC) $(CFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(LDFLAGS)
+	@echo "  LD      $@"
+	@$(CC) $(CFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(LDFLAGS)
 
 $(B)/unit_tests_san: $(SAN_LIB_OBJ) $(SAN_UNIT_OBJ)
-	$(CC) $(CFLAGS_ALL) $(SAN_FLAGS) -o $@ $^ $(PKG_LIBS) $(LDFLAGS)
+	@echo "  LD      $@"
+	@$(CC) $(CFLAGS_ALL) $(SAN_FLAGS) -o $@ $^ $(PKG_LIBS) $(LDFLAGS)
 
 $(B)/itest: $(LIB_OBJ) $(ITEST_OBJ)
-	$(CC) $(CFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(LDFLAGS)
+	@echo "  LD      $@"
+	@$(CC) $(CFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(LDFLAGS)
 
 $(B)/bench_decide: $(LIB_OBJ) $(BENCH_OBJ)
-	$(CC) $(CFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(LDFLAGS)
+	@echo "  LD      $@"
+	@$(CC) $(CFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(LDFLAGS)
 
 $(B)/fuzz_review: tests/fuzz/fuzz_review.c $(LIB_SRC)
 	@mkdir -p $(B)
-	$(CLANG) $(FUZZ_FLAGS) -o $@ $^ $(PKG_LIBS)
+	@echo "  FUZZ    $@"
+	@$(CLANG) $(FUZZ_FLAGS) -o $@ $^ $(PKG_LIBS)
 
 certs: $(CERTS)/tls.crt
 $(CERTS)/tls.crt: certs/gen-certs.sh

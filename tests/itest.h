@@ -39,6 +39,9 @@ int server_stop(struct server *s, int sig, double *seconds);
 /* Run archgate to completion (10 s at most) with `args` (NULL-terminated, without argv[0]);
  * stdout and stderr captured (truncated) into out/err. Returns the exit status, -1 on failure. */
 int itest_run(const char *const *args, char *out, size_t outlen, char *err, size_t errlen);
+/* The same with stdin read from `in_path` (NULL: /dev/null). */
+int itest_run_stdin(const char *const *args, const char *in_path, char *out, size_t outlen, char *err,
+                    size_t errlen);
 
 /* One HTTPS exchange. */
 struct reply {

@@ -47,7 +47,7 @@ bool itest_gen_certs(const char *outdir, const char *extra)
 }
 
 /* fork + exec archgate with stdout/stderr to `log`; argv without argv[0]. */
-static pid_t spawn(const char *const *args, const char *out_path, const char *err_path)
+static pid_t spawn(const char *const *args, const char *in_path, const char *out_path, const char *err_path)
 {
     const char *argv[64];
     size_t n = 0;
@@ -60,8 +60,10 @@ static pid_t spawn(const char *const *args, const char *out_path, const char *er
         return pid;
     int o = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0600);
     int e = strcmp(out_path, err_path) == 0 ? o : open(err_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0600);
-    if (o < 0 || e < 0)
+    int i = open(in_path ? in_path : "/dev/null", O_RDONLY);
+    if (o < 0 || e < 0 || i < 0)
         _exit(127);
+    dup2(i, 0);
     dup2(o, 1);
     dup2(e, 2);
     sigset_t none;
@@ -117,7 +119,7 @@ bool server_start(struct server *s, const char *cert, const char *key, const cha
     args[n] = NULL;
     memset(s, 0, sizeof *s);
     snprintf(s->log, sizeof s->log, "%s/server-%d.log", itest_dir, atomic_fetch_add(&seq, 1));
-    s->pid = spawn(args, s->log, s->log);
+    s->pid = spawn(args, NULL, s->log, s->log);
     if (s->pid < 0)
         return false;
     double deadline = now_s() + 5;
@@ -161,12 +163,18 @@ int server_stop(struct server *s, int sig, double *seconds)
 
 int itest_run(const char *const *args, char *out, size_t outlen, char *err, size_t errlen)
 {
+    return itest_run_stdin(args, NULL, out, outlen, err, errlen);
+}
+
+int itest_run_stdin(const char *const *args, const char *in_path, char *out, size_t outlen, char *err,
+                    size_t errlen)
+{
     static atomic_int seq;
     char op[512], ep[512];
     int id = atomic_fetch_add(&seq, 1);
     snprintf(op, sizeof op, "%s/run-%d.out", itest_dir, id);
     snprintf(ep, sizeof ep, "%s/run-%d.err", itest_dir, id);
-    pid_t pid = spawn(args, op, ep);
+    pid_t pid = spawn(args, in_path, op, ep);
     if (pid < 0)
         return -1;
     int rc = wait_exit(pid, 10);
