@@ -11,6 +11,8 @@
 #define TEXT_LIMIT 16384        /* longest message built from a VM's images */
 #define CENSUS_TEXT 4096
 
+struct sb;
+
 /* One boot image: its architectures (0 = unknown) and how messages name it. */
 struct img_info {
     archset archs;
@@ -39,6 +41,7 @@ struct ctx {
     struct img_info *imgs;      /* known images, in volume order */
     size_t nimgs;
     const char *image_text;     /* "image <desc>" / "images <d1>, <d2>" */
+    struct sb *unknown;         /* images whose architecture is unknown, for the deny message */
 
     struct census census;
     archset e, h;
@@ -249,8 +252,10 @@ static enum ag_result image_archs(struct ctx *c)
         c->i_known = true;
     } else if (vm->nimages > 0) {
         c->imgs = pool_alloc(c->pool, vm->nimages * sizeof *c->imgs);
-        if (!c->imgs)
+        c->unknown = pool_zalloc(c->pool, sizeof *c->unknown);
+        if (!c->imgs || !c->unknown)
             return AG_ENOMEM;
+        c->unknown->pool = c->pool;
         archset all = (archset)~0u;
         for (size_t k = 0; k < vm->nimages; k++) {
             const struct vm_image *im = &vm->images[k];
@@ -276,8 +281,19 @@ static enum ag_result image_archs(struct ctx *c)
                 what = "containerDisk image";
                 break;
             }
-            if (!set || !what || !im->name)
+            if (!what || !im->name)
                 continue;
+            if (!set) {
+                sb_add(c->unknown, c->unknown->len ? ", " : "");
+                sb_add(c->unknown, what);
+                sb_add(c->unknown, " ");
+                if (im->kind == IMG_DATASOURCE || im->kind == IMG_PVC) {
+                    sb_add(c->unknown, im->ns ? im->ns : "");
+                    sb_add(c->unknown, "/");
+                }
+                sb_add(c->unknown, im->name);
+                continue;
+            }
             const char *fmt = arch_set_format(set, abuf, sizeof abuf);
             const char *desc = (im->kind == IMG_DATASOURCE || im->kind == IMG_PVC)
                 ? pool_printf(c->pool, "%s %s/%s (%s)", what, im->ns ? im->ns : "", im->name, fmt)
@@ -415,12 +431,17 @@ static enum ag_result validate(struct ctx *c)
             r = add_warning(c, pool_strdup(c->pool, "the boot image architecture is unknown; "
                                            "the VM may be scheduled on a node that cannot boot it"));
             break;
-        case UNKNOWN_IMAGE_DENY:
+        case UNKNOWN_IMAGE_DENY: {
+            const char *which = c->unknown ? sb_done(c->unknown) : "";
+            if (!which)
+                return AG_ENOMEM;
             r = add_cause(c, field(c, "volumes"),
-                          pool_printf(c->pool, "the boot image architecture is unknown and unknown images are "
+                          pool_printf(c->pool, "the boot image architecture is unknown (%s) and unknown images are "
                                       "refused; label the DataSource or PVC with %s or set %s.architecture",
+                                      *which ? which : "no disk names a known image source",
                                       LABEL_IMAGE_ARCH, c->spec));
             break;
+        }
         case UNKNOWN_IMAGE_ALLOW:
         default:
             r = AG_OK;

@@ -397,8 +397,8 @@ static const struct dcase cases[] = {
       .pol = { MULTI_ARCH_AUTO, UNKNOWN_IMAGE_WARN }, .cls = VC_WARNED, .nwarn = 1, .has = { MSG_UNKNOWN } },
     { .name = "unknown image, --unknown-image=deny", .cluster = CL_MIX, .object = VM_VOL("", V_PVC("upload-root")),
       .pol = { MULTI_ARCH_AUTO, UNKNOWN_IMAGE_DENY }, .cls = VC_DENIED, .fields = { F_VOLS },
-      .has = { "the boot image architecture is unknown and unknown images are refused; label the DataSource or PVC "
-               "with template.kubevirt.io/architecture or set spec.template.spec.architecture" } },
+      .has = { "the boot image architecture is unknown (PVC vms/upload-root) and unknown images are refused; label the "
+               "DataSource or PVC with template.kubevirt.io/architecture or set spec.template.spec.architecture" } },
     { .name = "unknown image with R set: no unknown-image rule", .cluster = CL_MIX,
       .object = VM_VOL("'architecture':'amd64',", V_PVC("upload-root")), .pol = { MULTI_ARCH_AUTO, UNKNOWN_IMAGE_DENY },
       .cls = VC_ALLOWED },
