@@ -498,34 +498,6 @@ static long node_by_name(const struct snapshot *s, const char *name)
     return -1;
 }
 
-/* Go strconv.ParseInt(s, 10, 64), as selector.c applies it to Gt/Lt. */
-static bool parse_i64(const char *s, int64_t *out)
-{
-    if (!s)
-        return false;
-    bool neg = false;
-    if (*s == '+' || *s == '-') {
-        neg = *s == '-';
-        s++;
-    }
-    if (!*s)
-        return false;
-    uint64_t limit = neg ? (uint64_t)INT64_MAX + 1u : (uint64_t)INT64_MAX;
-    uint64_t v = 0;
-    for (; *s; s++) {
-        if (*s < '0' || *s > '9')
-            return false;
-        unsigned d = (unsigned)(*s - '0');
-        if (v > (limit - d) / 10)
-            return false;
-        v = v * 10 + d;
-    }
-    if (neg)
-        *out = v == (uint64_t)INT64_MAX + 1u ? INT64_MIN : -(int64_t)v;
-    else
-        *out = (int64_t)v;
-    return true;
-}
 
 /* One requirement of a term as sets; false when it does not fit the plan. */
 static bool plan_req(struct plan *p, const struct snapshot *s, const struct sel_req *q)
@@ -582,10 +554,10 @@ static bool plan_req(struct plan *p, const struct snapshot *s, const struct sel_
     case SEL_GT:
     case SEL_LT: {
         int64_t want, have;
-        if (!k || q->nvalues != 1 || !parse_i64(q->values[0], &want))
+        if (!k || q->nvalues != 1 || !selector_parse_int64(q->values[0], &want))
             break;
         for (size_t i = 0; i < k->nvalues; i++) {
-            if (!parse_i64(k->values[i].value, &have))
+            if (!selector_parse_int64(k->values[i].value, &have))
                 continue;
             if ((q->op == SEL_GT ? have > want : have < want) && !plan_add_set(p, &k->values[i].nodes))
                 return false;

@@ -8,7 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "log.h"
-#include "patch.h"
+#include "jsonw.h"
 
 #define LOG_LINE_MAX 2048
 #define LOG_MSG_MAX 1024
@@ -106,7 +106,7 @@ static void line_json_str(struct line *l, const char *s, size_t cap)
         char piece[5], quoted[32];
         memcpy(piece, p, k);
         piece[k] = '\0';
-        size_t q = patch_json_quote(quoted, piece) - 2;     /* without its quotes */
+        size_t q = jsonw_quote(quoted, piece) - 2;     /* without its quotes */
         if (used + q + 1 > cap) {
             l->full = true;
             break;

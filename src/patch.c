@@ -3,6 +3,7 @@
 #include <string.h>
 #include <stdint.h>
 #include "patch.h"
+#include "jsonw.h"
 
 enum ag_result patch_add(struct patch *p, enum patch_opkind op, const char *path,
                          const char *map_key, const char *value)
@@ -48,134 +49,36 @@ char *patch_pointer_join(struct pool *pool, const char *base, const char *segmen
     return out;
 }
 
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 when s does not start one. */
-static size_t utf8_seq_len(const unsigned char *s)
-{
-    unsigned char c = s[0];
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF)
-        return (s[1] & 0xC0) == 0x80 ? 2 : 0;
-    if (c >= 0xE0 && c <= 0xEF) {
-        unsigned char lo = 0x80, hi = 0xBF;
-        if (c == 0xE0)
-            lo = 0xA0;
-        else if (c == 0xED)
-            hi = 0x9F;          /* no UTF-16 surrogates */
-        if (s[1] < lo || s[1] > hi || (s[2] & 0xC0) != 0x80)
-            return 0;
-        return 3;
-    }
-    if (c >= 0xF0 && c <= 0xF4) {
-        unsigned char lo = 0x80, hi = 0xBF;
-        if (c == 0xF0)
-            lo = 0x90;
-        else if (c == 0xF4)
-            hi = 0x8F;          /* nothing above U+10FFFF */
-        if (s[1] < lo || s[1] > hi || (s[2] & 0xC0) != 0x80 || (s[3] & 0xC0) != 0x80)
-            return 0;
-        return 4;
-    }
-    return 0;
-}
 
-size_t patch_json_quote(char *dst, const char *s)
+static void patch_write(struct jsonw *w, const struct patch *p)
 {
-    static const char hex[] = "0123456789abcdef";
-    const unsigned char *p = (const unsigned char *)(s ? s : "");
-    size_t n = 0;
-#define PUT(ch) do { if (dst) dst[n] = (char)(ch); n++; } while (0)
-    PUT('"');
-    while (*p) {
-        unsigned char c = *p;
-        if (c == '"' || c == '\\') {
-            PUT('\\');
-            PUT(c);
-            p++;
-        } else if (c < 0x20) {
-            PUT('\\');
-            switch (c) {
-            case '\n': PUT('n'); break;
-            case '\r': PUT('r'); break;
-            case '\t': PUT('t'); break;
-            case '\b': PUT('b'); break;
-            case '\f': PUT('f'); break;
-            default:
-                PUT('u'); PUT('0'); PUT('0');
-                PUT(hex[c >> 4]);
-                PUT(hex[c & 15]);
-                break;
-            }
-            p++;
-        } else if (c < 0x80) {
-            PUT(c);
-            p++;
-        } else {
-            /* utf8_seq_len reads at most up to the NUL: a NUL fails the continuation test. */
-            size_t k = utf8_seq_len(p);
-            if (k == 0) {
-                PUT('\\'); PUT('u'); PUT('f'); PUT('f'); PUT('f'); PUT('d');
-                p++;
-            } else {
-                for (size_t i = 0; i < k; i++)
-                    PUT(p[i]);
-                p += k;
-            }
-        }
-    }
-    PUT('"');
-#undef PUT
-    return n;
-}
-
-/* Two-pass writer: with buf NULL it only counts, then the caller allocates and writes. */
-struct jw {
-    char *buf;
-    size_t len;
-};
-
-static void jw_raw(struct jw *w, const char *s)
-{
-    size_t n = strlen(s);
-    if (w->buf)
-        memcpy(w->buf + w->len, s, n);
-    w->len += n;
-}
-
-static void jw_str(struct jw *w, const char *s)
-{
-    w->len += patch_json_quote(w->buf ? w->buf + w->len : NULL, s);
-}
-
-static void patch_write(struct jw *w, const struct patch *p)
-{
-    jw_raw(w, "[");
+    jsonw_raw(w, "[");
     for (size_t i = 0; i < p->n; i++) {
         const struct patch_op *o = &p->ops[i];
-        jw_raw(w, i ? ",{\"op\":" : "{\"op\":");
-        jw_raw(w, o->op == PATCH_REPLACE ? "\"replace\"" : "\"add\"");
-        jw_raw(w, ",\"path\":");
-        jw_str(w, o->path);
-        jw_raw(w, ",\"value\":");
+        jsonw_raw(w, i ? ",{\"op\":" : "{\"op\":");
+        jsonw_raw(w, o->op == PATCH_REPLACE ? "\"replace\"" : "\"add\"");
+        jsonw_raw(w, ",\"path\":");
+        jsonw_str(w, o->path);
+        jsonw_raw(w, ",\"value\":");
         if (o->map_key) {
-            jw_raw(w, "{");
-            jw_str(w, o->map_key);
-            jw_raw(w, ":");
-            jw_str(w, o->value);
-            jw_raw(w, "}");
+            jsonw_raw(w, "{");
+            jsonw_str(w, o->map_key);
+            jsonw_raw(w, ":");
+            jsonw_str(w, o->value);
+            jsonw_raw(w, "}");
         } else {
-            jw_str(w, o->value);
+            jsonw_str(w, o->value);
         }
-        jw_raw(w, "}");
+        jsonw_raw(w, "}");
     }
-    jw_raw(w, "]");
+    jsonw_raw(w, "]");
 }
 
 char *patch_to_json(const struct patch *p, struct pool *pool)
 {
     if (!p || !pool || p->n > PATCH_MAX_OPS)
         return NULL;
-    struct jw w = { NULL, 0 };
+    struct jsonw w = { NULL, 0 };
     patch_write(&w, p);
     char *out = pool_alloc(pool, w.len + 1);
     if (!out)

@@ -38,10 +38,5 @@ char *patch_base64(const void *data, size_t len, struct pool *pool);
 /* Decode standard base64; false on malformed input. *out is in the pool, NUL-terminated. */
 bool patch_base64_decode(const char *b64, struct pool *pool, char **out, size_t *outlen);
 
-/* `s` as a quoted JSON string: '"', '\\' and control characters escaped, valid UTF-8 passed
- * through, each byte of an invalid UTF-8 sequence written as \ufffd. Writes to `dst` when it
- * is not NULL (no NUL added) and returns the length either way, so a caller can measure first.
- * Shared by the response encoder (review.c). */
-size_t patch_json_quote(char *dst, const char *s);
 
 #endif

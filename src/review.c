@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "review.h"
+#include "jsonw.h"
 #include "patch.h"
 #include "mem.h"
 
@@ -279,52 +280,34 @@ void review_free(struct review_request *r)
     memset(r, 0, sizeof *r);
 }
 
-/* Two-pass writer: with buf NULL it only measures; then the caller allocates and writes. */
-struct jw {
-    char *buf;
-    size_t len;
-};
 
-static void jw_raw(struct jw *w, const char *s)
-{
-    size_t n = strlen(s);
-    if (w->buf)
-        memcpy(w->buf + w->len, s, n);
-    w->len += n;
-}
-
-static void jw_str(struct jw *w, const char *s)
-{
-    w->len += patch_json_quote(w->buf ? w->buf + w->len : NULL, s);
-}
-
-static void jw_int(struct jw *w, int v)
+static void jw_int(struct jsonw *w, int v)
 {
     char num[16];
     snprintf(num, sizeof num, "%d", v);
-    jw_raw(w, num);
+    jsonw_raw(w, num);
 }
 
 /* "key":"value" preceded by a comma. */
-static void jw_kv(struct jw *w, const char *key, const char *value)
+static void jw_kv(struct jsonw *w, const char *key, const char *value)
 {
-    jw_raw(w, ",\"");
-    jw_raw(w, key);
-    jw_raw(w, "\":");
-    jw_str(w, value);
+    jsonw_raw(w, ",\"");
+    jsonw_raw(w, key);
+    jsonw_raw(w, "\":");
+    jsonw_str(w, value);
 }
 
-static void write_response(struct jw *w, const char *uid, const struct verdict *v, const char *patch_b64)
+static void write_response(struct jsonw *w, const char *uid, const struct verdict *v, const char *patch_b64)
 {
-    jw_raw(w, "{\"apiVersion\":\"" REVIEW_API_VERSION "\",\"kind\":\"" REVIEW_KIND "\",\"response\":{\"uid\":");
-    jw_str(w, uid);
-    jw_raw(w, v->allowed ? ",\"allowed\":true" : ",\"allowed\":false");
+    jsonw_raw(w, "{\"apiVersion\":\"" REVIEW_API_VERSION "\",\"kind\":\"" REVIEW_KIND "\",\"response\":{\"uid\":");
+    jsonw_str(w, uid);
+    jsonw_raw(w, v->allowed ? ",\"allowed\":true" : ",\"allowed\":false");
     if (!v->allowed) {
-        jw_raw(w, ",\"status\":{\"code\":");
+        jsonw_raw(w, ",\"status\":{\"code\":");
         jw_int(w, v->code ? v->code : 422);
         jw_kv(w, "reason", v->reason ? v->reason : "Invalid");
         jw_kv(w, "message", v->message ? v->message : "");
-        jw_raw(w, ",\"details\":{");
+        jsonw_raw(w, ",\"details\":{");
         /* the first member carries no comma: write it by hand */
         bool first = true;
         const char *names[3] = { "name", "group", "kind" };
@@ -332,43 +315,43 @@ static void write_response(struct jw *w, const char *uid, const struct verdict *
         for (int i = 0; i < 3; i++) {
             if (!vals[i])
                 continue;
-            jw_raw(w, first ? "\"" : ",\"");
-            jw_raw(w, names[i]);
-            jw_raw(w, "\":");
-            jw_str(w, vals[i]);
+            jsonw_raw(w, first ? "\"" : ",\"");
+            jsonw_raw(w, names[i]);
+            jsonw_raw(w, "\":");
+            jsonw_str(w, vals[i]);
             first = false;
         }
         size_t nc = v->ncauses < VERDICT_MAX_CAUSES ? v->ncauses : VERDICT_MAX_CAUSES;
         if (nc > 0) {
-            jw_raw(w, first ? "\"causes\":[" : ",\"causes\":[");
+            jsonw_raw(w, first ? "\"causes\":[" : ",\"causes\":[");
             for (size_t i = 0; i < nc; i++) {
                 const struct cause *c = &v->causes[i];
-                jw_raw(w, i ? ",{\"type\":" : "{\"type\":");
-                jw_str(w, c->type ? c->type : "FieldValueInvalid");
+                jsonw_raw(w, i ? ",{\"type\":" : "{\"type\":");
+                jsonw_str(w, c->type ? c->type : "FieldValueInvalid");
                 if (c->field)
                     jw_kv(w, "field", c->field);
                 jw_kv(w, "message", c->message ? c->message : "");
-                jw_raw(w, "}");
+                jsonw_raw(w, "}");
             }
-            jw_raw(w, "]");
+            jsonw_raw(w, "]");
         }
-        jw_raw(w, "}}");
+        jsonw_raw(w, "}}");
     }
     if (patch_b64) {
-        jw_raw(w, ",\"patchType\":\"JSONPatch\"");
+        jsonw_raw(w, ",\"patchType\":\"JSONPatch\"");
         jw_kv(w, "patch", patch_b64);
     }
     size_t nw = v->nwarnings < VERDICT_MAX_WARNINGS ? v->nwarnings : VERDICT_MAX_WARNINGS;
     if (nw > 0) {
-        jw_raw(w, ",\"warnings\":[");
+        jsonw_raw(w, ",\"warnings\":[");
         for (size_t i = 0; i < nw; i++) {
             if (i)
-                jw_raw(w, ",");
-            jw_str(w, v->warnings[i] ? v->warnings[i] : "");
+                jsonw_raw(w, ",");
+            jsonw_str(w, v->warnings[i] ? v->warnings[i] : "");
         }
-        jw_raw(w, "]");
+        jsonw_raw(w, "]");
     }
-    jw_raw(w, "}}");
+    jsonw_raw(w, "}}");
 }
 
 char *review_encode(const char *uid, const struct verdict *v, struct pool *pool)
@@ -384,7 +367,7 @@ char *review_encode(const char *uid, const struct verdict *v, struct pool *pool)
         if (!patch_b64)
             return NULL;
     }
-    struct jw w = { NULL, 0 };
+    struct jsonw w = { NULL, 0 };
     write_response(&w, uid ? uid : "", v, patch_b64);
     size_t want = w.len;
     char *out = pool_alloc(pool, want + 1);
@@ -399,14 +382,14 @@ char *review_encode(const char *uid, const struct verdict *v, struct pool *pool)
     return out;
 }
 
-static void write_error(struct jw *w, const char *uid, int code, const char *message)
+static void write_error(struct jsonw *w, const char *uid, int code, const char *message)
 {
-    jw_raw(w, "{\"apiVersion\":\"" REVIEW_API_VERSION "\",\"kind\":\"" REVIEW_KIND "\",\"response\":{\"uid\":");
-    jw_str(w, uid);
-    jw_raw(w, ",\"allowed\":false,\"status\":{\"code\":");
+    jsonw_raw(w, "{\"apiVersion\":\"" REVIEW_API_VERSION "\",\"kind\":\"" REVIEW_KIND "\",\"response\":{\"uid\":");
+    jsonw_str(w, uid);
+    jsonw_raw(w, ",\"allowed\":false,\"status\":{\"code\":");
     jw_int(w, code);
     jw_kv(w, "message", message);
-    jw_raw(w, "}}}");
+    jsonw_raw(w, "}}}");
 }
 
 char *review_encode_error(const char *uid, int code, const char *message)
@@ -415,7 +398,7 @@ char *review_encode_error(const char *uid, int code, const char *message)
         uid = "";
     if (!message)
         message = "";
-    struct jw w = { NULL, 0 };
+    struct jsonw w = { NULL, 0 };
     write_error(&w, uid, code, message);
     size_t want = w.len;
     char *out = mem_malloc(want + 1);

@@ -286,9 +286,7 @@ bool selector_match_labels(const struct labels *sel, const struct labels *node)
 
 /* ---- node selector requirements ---- */
 
-/* Go strconv.ParseInt(s, 10, 64): optional sign, then one or more decimal digits, nothing else,
- * within int64. */
-static bool parse_int64(const char *s, int64_t *out)
+bool selector_parse_int64(const char *s, int64_t *out)
 {
     if (!s)
         return false;
@@ -347,7 +345,7 @@ bool selector_match_req(const struct sel_req *r, const char *node_name, const st
     case SEL_GT:
     case SEL_LT: {
         int64_t have, want;
-        if (!v || r->nvalues != 1 || !parse_int64(v, &have) || !parse_int64(r->values[0], &want))
+        if (!v || r->nvalues != 1 || !selector_parse_int64(v, &have) || !selector_parse_int64(r->values[0], &want))
             return false;
         return r->op == SEL_GT ? have > want : have < want;
     }
@@ -498,7 +496,7 @@ static enum ag_result parse_req(const cJSON *o, bool is_field, struct pool *pool
             }
             if (out->op == SEL_GT || out->op == SEL_LT) {
                 int64_t dummy;
-                if (!parse_int64(c->valuestring, &dummy)) {
+                if (!selector_parse_int64(c->valuestring, &dummy)) {
                     size_t m2 = path_push(p, "[%zu]", i);
                     r = fail(err, errlen, p, "must be an integer for operator %s, not \"%.64s\"",
                              out->op == SEL_GT ? "Gt" : "Lt", c->valuestring);

@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <cjson/cJSON.h>
 #include "pool.h"
 #include "result.h"
@@ -87,6 +88,10 @@ enum ag_result selector_parse_placement(const cJSON *obj, struct pool *pool, str
  * a batch every lookup is fully checked. Batches do not nest. */
 void selector_batch_begin(void);
 void selector_batch_end(void);
+
+/* Go strconv.ParseInt(s, 10, 64), as Gt/Lt apply it: an optional sign, then one or more decimal
+ * digits, nothing else, within int64. */
+bool selector_parse_int64(const char *s, int64_t *out);
 
 /* Value of `key` in a label map, NULL when absent (binary search). */
 const char *labels_get(const struct labels *l, const char *key);

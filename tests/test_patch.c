@@ -4,6 +4,7 @@
 #include "unit.h"
 #include "testutil.h"
 #include "patch.h"
+#include "jsonw.h"
 #include "pool.h"
 #include "mem.h"
 
@@ -195,9 +196,9 @@ static void test_json_quote(void)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char buf[128];
-        size_t n = patch_json_quote(NULL, cases[i].in);
+        size_t n = jsonw_quote(NULL, cases[i].in);
         CU_ASSERT_EQUAL_FATAL(n, strlen(cases[i].want));
-        CU_ASSERT_EQUAL(patch_json_quote(buf, cases[i].in), n);
+        CU_ASSERT_EQUAL(jsonw_quote(buf, cases[i].in), n);
         buf[n] = '\0';
         CU_ASSERT_STRING_EQUAL(buf, cases[i].want);
     }

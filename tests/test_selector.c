@@ -4,38 +4,18 @@
 #include <string.h>
 #include <cjson/cJSON.h>
 #include "unit.h"
+#include "testutil.h"
 #include "selector.h"
 #include "mem.h"
 
-#define CASE_ASSERT(cond, idx, what)                                                        \
-    do {                                                                                    \
-        char msg_[256];                                                                     \
-        snprintf(msg_, sizeof msg_, "case %zu (%.120s): %.100s", (size_t)(idx), (what), #cond);     \
-        CU_assertImplementation((cond) ? CU_TRUE : CU_FALSE, __LINE__, msg_, __FILE__, "", CU_FALSE); \
-    } while (0)
-
-static struct pool *pool;
 static char err[512];
-
-static int setup(void)
-{
-    pool = pool_new(0);
-    return pool ? 0 : 1;
-}
-
-static int teardown(void)
-{
-    pool_free(pool);
-    pool = NULL;
-    return 0;
-}
 
 static struct labels labels_from(const char *json)
 {
     struct labels l = { NULL, 0 };
     cJSON *j = cJSON_Parse(json);
     CU_ASSERT_PTR_NOT_NULL_FATAL(j);
-    CU_ASSERT_EQUAL(selector_parse_labels(j, pool, &l, err, sizeof err), AG_OK);
+    CU_ASSERT_EQUAL(selector_parse_labels(j, tu_pool, &l, err, sizeof err), AG_OK);
     cJSON_Delete(j);
     return l;
 }
@@ -59,10 +39,10 @@ static void test_labels_parse(void)
     CU_ASSERT_EQUAL(e.n, 0);
     CU_ASSERT_PTR_NULL(labels_get(&e, "a"));
     struct labels n;
-    CU_ASSERT_EQUAL(selector_parse_labels(NULL, pool, &n, err, sizeof err), AG_OK);
+    CU_ASSERT_EQUAL(selector_parse_labels(NULL, tu_pool, &n, err, sizeof err), AG_OK);
     CU_ASSERT_EQUAL(n.n, 0);
     cJSON *null = cJSON_CreateNull();
-    CU_ASSERT_EQUAL(selector_parse_labels(null, pool, &n, err, sizeof err), AG_OK);
+    CU_ASSERT_EQUAL(selector_parse_labels(null, tu_pool, &n, err, sizeof err), AG_OK);
     CU_ASSERT_EQUAL(n.n, 0);
     cJSON_Delete(null);
 
@@ -175,7 +155,7 @@ static void test_affinity_table(void)
             continue;
         bool has = false;
         struct node_sel ns;
-        enum ag_result r = selector_parse_affinity(j, pool, &has, &ns, err, sizeof err);
+        enum ag_result r = selector_parse_affinity(j, tu_pool, &has, &ns, err, sizeof err);
         cJSON_Delete(j);
         CASE_ASSERT(r == AG_OK, i, err);
         CASE_ASSERT(has, i, cases[i].aff);
@@ -198,13 +178,13 @@ static void test_affinity_absent(void)
         cJSON *j = cJSON_Parse(none[i]);
         bool has = true;
         struct node_sel ns;
-        CASE_ASSERT(selector_parse_affinity(j, pool, &has, &ns, err, sizeof err) == AG_OK, i, none[i]);
+        CASE_ASSERT(selector_parse_affinity(j, tu_pool, &has, &ns, err, sizeof err) == AG_OK, i, none[i]);
         CASE_ASSERT(!has, i, none[i]);
         cJSON_Delete(j);
     }
     bool has = true;
     struct node_sel ns;
-    CU_ASSERT_EQUAL(selector_parse_affinity(NULL, pool, &has, &ns, err, sizeof err), AG_OK);
+    CU_ASSERT_EQUAL(selector_parse_affinity(NULL, tu_pool, &has, &ns, err, sizeof err), AG_OK);
     CU_ASSERT(!has);
 }
 
@@ -253,8 +233,8 @@ static void test_toleration_table(void)
         const struct toleration *tols = NULL;
         const struct taint *taints = NULL;
         size_t nt = 0, nx = 0;
-        CASE_ASSERT(selector_parse_tolerations(tj, pool, &tols, &nt, err, sizeof err) == AG_OK, i, err);
-        CASE_ASSERT(selector_parse_taints(xj, pool, &taints, &nx, err, sizeof err) == AG_OK, i, err);
+        CASE_ASSERT(selector_parse_tolerations(tj, tu_pool, &tols, &nt, err, sizeof err) == AG_OK, i, err);
+        CASE_ASSERT(selector_parse_taints(xj, tu_pool, &taints, &nx, err, sizeof err) == AG_OK, i, err);
         cJSON_Delete(tj);
         cJSON_Delete(xj);
         CASE_ASSERT(nx == 1, i, cases[i].taint);
@@ -271,7 +251,7 @@ static void test_taints_parse(void)
                            "{\"key\":\"k\",\"value\":null,\"effect\":\"NoExecute\"}]");
     const struct taint *t;
     size_t n;
-    CU_ASSERT_EQUAL_FATAL(selector_parse_taints(j, pool, &t, &n, err, sizeof err), AG_OK);
+    CU_ASSERT_EQUAL_FATAL(selector_parse_taints(j, tu_pool, &t, &n, err, sizeof err), AG_OK);
     cJSON_Delete(j);
     CU_ASSERT_EQUAL_FATAL(n, 3);
     CU_ASSERT_STRING_EQUAL(t[0].key, "node.kubernetes.io/unschedulable");
@@ -281,7 +261,7 @@ static void test_taints_parse(void)
     CU_ASSERT_EQUAL(t[1].effect, EFFECT_PREFER_NO_SCHEDULE);
     CU_ASSERT_EQUAL(t[2].effect, EFFECT_NO_EXECUTE);
     CU_ASSERT_STRING_EQUAL(t[2].value, "");
-    CU_ASSERT_EQUAL(selector_parse_taints(NULL, pool, &t, &n, err, sizeof err), AG_OK);
+    CU_ASSERT_EQUAL(selector_parse_taints(NULL, tu_pool, &t, &n, err, sizeof err), AG_OK);
     CU_ASSERT_EQUAL(n, 0);
 }
 
@@ -295,7 +275,7 @@ static void test_placement_parse(void)
         "{\"matchExpressions\":[{\"key\":\"topology.kubernetes.io/zone\",\"operator\":\"In\",\"values\":[\"z1\",\"z2\"]}]}]}}},"
         "\"tolerations\":[{\"key\":\"dedicated\",\"operator\":\"Equal\",\"value\":\"vms\",\"effect\":\"NoSchedule\"}]}");
     struct placement p;
-    CU_ASSERT_EQUAL_FATAL(selector_parse_placement(j, pool, &p, err, sizeof err), AG_OK);
+    CU_ASSERT_EQUAL_FATAL(selector_parse_placement(j, tu_pool, &p, err, sizeof err), AG_OK);
     cJSON_Delete(j);
     CU_ASSERT_EQUAL(p.node_selector.n, 2);
     CU_ASSERT_STRING_EQUAL(labels_get(&p.node_selector, "kubernetes.io/arch"), "arm64");
@@ -324,7 +304,7 @@ static void test_placement_parse(void)
     CU_ASSERT_STRING_EQUAL(p.affinity.terms[0].reqs[0].values[1], "z2");
 
     struct placement e;
-    CU_ASSERT_EQUAL(selector_parse_placement(NULL, pool, &e, err, sizeof err), AG_OK);
+    CU_ASSERT_EQUAL(selector_parse_placement(NULL, tu_pool, &e, err, sizeof err), AG_OK);
     CU_ASSERT_EQUAL(e.node_selector.n, 0);
     CU_ASSERT(!e.has_affinity);
     CU_ASSERT_EQUAL(e.ntolerations, 0);
@@ -449,11 +429,11 @@ static void test_malformed_table(void)
         size_t n;
         struct placement p;
         switch (cases[i].w) {
-        case W_LABELS: r = selector_parse_labels(j, pool, &l, err, sizeof err); break;
-        case W_AFFINITY: r = selector_parse_affinity(j, pool, &has, &ns, err, sizeof err); break;
-        case W_TOLERATIONS: r = selector_parse_tolerations(j, pool, &tols, &n, err, sizeof err); break;
-        case W_TAINTS: r = selector_parse_taints(j, pool, &taints, &n, err, sizeof err); break;
-        case W_PLACEMENT: r = selector_parse_placement(j, pool, &p, err, sizeof err); break;
+        case W_LABELS: r = selector_parse_labels(j, tu_pool, &l, err, sizeof err); break;
+        case W_AFFINITY: r = selector_parse_affinity(j, tu_pool, &has, &ns, err, sizeof err); break;
+        case W_TOLERATIONS: r = selector_parse_tolerations(j, tu_pool, &tols, &n, err, sizeof err); break;
+        case W_TAINTS: r = selector_parse_taints(j, tu_pool, &taints, &n, err, sizeof err); break;
+        case W_PLACEMENT: r = selector_parse_placement(j, tu_pool, &p, err, sizeof err); break;
         }
         cJSON_Delete(j);
         CASE_ASSERT(r == AG_EINVAL, i, cases[i].json);
@@ -465,10 +445,10 @@ static void test_malformed_table(void)
     memset(small, 'x', sizeof small);
     bool has;
     struct node_sel ns;
-    CU_ASSERT_EQUAL(selector_parse_affinity(j, pool, &has, &ns, small, 5), AG_EINVAL);
+    CU_ASSERT_EQUAL(selector_parse_affinity(j, tu_pool, &has, &ns, small, 5), AG_EINVAL);
     CU_ASSERT_EQUAL(small[4], '\0');
     CU_ASSERT_EQUAL(small[5], 'x');
-    CU_ASSERT_EQUAL(selector_parse_affinity(j, pool, &has, &ns, NULL, 0), AG_EINVAL);
+    CU_ASSERT_EQUAL(selector_parse_affinity(j, tu_pool, &has, &ns, NULL, 0), AG_EINVAL);
     cJSON_Delete(j);
 }
 
@@ -504,7 +484,7 @@ static void test_parse_enomem(void)
     cJSON_Delete(j);
 }
 
-UNIT_SUITE("selector", setup, teardown,
+UNIT_SUITE("selector", tu_pool_setup, tu_pool_teardown,
            { "labels parse, sort, duplicates, lookup", test_labels_parse },
            { "nodeSelector label matching table", test_label_selector_table },
            { "node affinity operators, fields, terms table", test_affinity_table },

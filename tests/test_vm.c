@@ -4,31 +4,11 @@
 #include <string.h>
 #include <cjson/cJSON.h>
 #include "unit.h"
+#include "testutil.h"
 #include "vm.h"
 #include "mem.h"
 
-#define CASE_ASSERT(cond, idx, what)                                                        \
-    do {                                                                                    \
-        char msg_[256];                                                                     \
-        snprintf(msg_, sizeof msg_, "case %zu (%.120s): %.100s", (size_t)(idx), (what), #cond); \
-        CU_assertImplementation((cond) ? CU_TRUE : CU_FALSE, __LINE__, msg_, __FILE__, "", CU_FALSE); \
-    } while (0)
-
-static struct pool *pool;
 static char err[512];
-
-static int setup(void)
-{
-    pool = pool_new(0);
-    return pool ? 0 : 1;
-}
-
-static int teardown(void)
-{
-    pool_free(pool);
-    pool = NULL;
-    return 0;
-}
 
 static bool str_is(const char *got, const char *want)
 {
@@ -69,7 +49,7 @@ static void test_common_template_vm(void)
     cJSON *j = cJSON_Parse(common_template_vm);
     CU_ASSERT_PTR_NOT_NULL_FATAL(j);
     struct vm_facts f;
-    CU_ASSERT_EQUAL_FATAL(vm_extract(j, false, "other", pool, &f, err, sizeof err), AG_OK);
+    CU_ASSERT_EQUAL_FATAL(vm_extract(j, false, "other", tu_pool, &f, err, sizeof err), AG_OK);
     CU_ASSERT(!f.is_vmi);
     CU_ASSERT(str_is(f.ns, "vms"));
     CU_ASSERT(str_is(f.name, "analytics-arm"));
@@ -129,7 +109,7 @@ static void test_vm_every_source(void)
         "       {\"name\":\"is\",\"dataVolume\":{\"name\":\"db-is\"}}]}}}}");
     CU_ASSERT_PTR_NOT_NULL_FATAL(j);
     struct vm_facts f;
-    CU_ASSERT_EQUAL_FATAL(vm_extract(j, false, "vms", pool, &f, err, sizeof err), AG_OK);
+    CU_ASSERT_EQUAL_FATAL(vm_extract(j, false, "vms", tu_pool, &f, err, sizeof err), AG_OK);
     CU_ASSERT(str_is(f.ns, "vms"));                 /* from the request */
     CU_ASSERT(str_is(f.name, "db-replica"));
     CU_ASSERT(str_is(f.arch, "arm64"));
@@ -179,7 +159,7 @@ static void test_vmi(void)
         "              {\"name\":\"data\",\"dataVolume\":{\"name\":\"scratch\"}}]}}");
     CU_ASSERT_PTR_NOT_NULL_FATAL(j);
     struct vm_facts f;
-    CU_ASSERT_EQUAL_FATAL(vm_extract(j, true, "ignored", pool, &f, err, sizeof err), AG_OK);
+    CU_ASSERT_EQUAL_FATAL(vm_extract(j, true, "ignored", tu_pool, &f, err, sizeof err), AG_OK);
     CU_ASSERT(f.is_vmi);
     CU_ASSERT(str_is(f.ns, "batch"));
     CU_ASSERT_PTR_NULL(f.name);
@@ -223,7 +203,7 @@ static void test_vm_minimal(void)
         cJSON *j = cJSON_Parse(cases[i].json);
         CASE_ASSERT(j != NULL, i, cases[i].json);
         struct vm_facts f;
-        enum ag_result r = vm_extract(j, cases[i].vmi, "req-ns", pool, &f, err, sizeof err);
+        enum ag_result r = vm_extract(j, cases[i].vmi, "req-ns", tu_pool, &f, err, sizeof err);
         CASE_ASSERT(r == AG_OK, i, err);
         if (r == AG_OK) {
             CASE_ASSERT(f.nimages == cases[i].nimages, i, cases[i].json);
@@ -311,13 +291,13 @@ static void test_vm_malformed(void)
             continue;
         struct vm_facts f;
         err[0] = '\0';
-        enum ag_result r = vm_extract(j, cases[i].vmi, "ns", pool, &f, err, sizeof err);
+        enum ag_result r = vm_extract(j, cases[i].vmi, "ns", tu_pool, &f, err, sizeof err);
         CASE_ASSERT(r == AG_EINVAL, i, cases[i].json);
         CASE_ASSERT(strncmp(err, cases[i].err, strlen(cases[i].err)) == 0, i, err);
         cJSON_Delete(j);
     }
     struct vm_facts f;
-    CU_ASSERT_EQUAL(vm_extract(NULL, false, "ns", pool, &f, err, sizeof err), AG_EINVAL);
+    CU_ASSERT_EQUAL(vm_extract(NULL, false, "ns", tu_pool, &f, err, sizeof err), AG_EINVAL);
 }
 
 static void test_vm_too_many_volumes(void)
@@ -331,10 +311,10 @@ static void test_vm_too_many_volumes(void)
         cJSON_AddItemToArray(vols, v);
     }
     struct vm_facts f;
-    CU_ASSERT_EQUAL(vm_extract(root, true, "ns", pool, &f, err, sizeof err), AG_EINVAL);
+    CU_ASSERT_EQUAL(vm_extract(root, true, "ns", tu_pool, &f, err, sizeof err), AG_EINVAL);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "spec.volumes: more than 256"));
     cJSON_DeleteItemFromArray(vols, 0);
-    CU_ASSERT_EQUAL(vm_extract(root, true, "ns", pool, &f, err, sizeof err), AG_OK);
+    CU_ASSERT_EQUAL(vm_extract(root, true, "ns", tu_pool, &f, err, sizeof err), AG_OK);
     CU_ASSERT_EQUAL(f.nimages, 256);
     CU_ASSERT_EQUAL(f.images[255].volume_index, 255);
     cJSON_Delete(root);
@@ -476,7 +456,7 @@ static void test_inputs_equal(void)
     cJSON_Delete(base);
 }
 
-UNIT_SUITE("vm", setup, teardown,
+UNIT_SUITE("vm", tu_pool_setup, tu_pool_teardown,
            { "common-template VM with DataSource template", test_common_template_vm },
            { "VM with every image source", test_vm_every_source },
            { "VMI facts", test_vmi },

@@ -5,6 +5,7 @@
 #include "testutil.h"
 #include "mem.h"
 #include "source_file.h"
+#include "pool.h"
 
 void testutil_init(void)
 {
@@ -109,6 +110,21 @@ struct snapshot *tu_snapshot_dir(const char *dir)
         return NULL;
     }
     return s;
+}
+
+struct pool *tu_pool;
+
+int tu_pool_setup(void)
+{
+    tu_pool = pool_new(0);
+    return tu_pool ? 0 : 1;
+}
+
+int tu_pool_teardown(void)
+{
+    pool_free(tu_pool);
+    tu_pool = NULL;
+    return 0;
 }
 
 bool tu_json_equal(const char *a, const char *b)

@@ -24,6 +24,11 @@ struct snapshot *tu_snapshot(const char *json_text);
 /* A snapshot from a folder of *.json files (source_file_load). */
 struct snapshot *tu_snapshot_dir(const char *dir);
 
+/* A pool for a suite's tests: tu_pool_setup / tu_pool_teardown as a suite's init/cleanup. */
+extern struct pool *tu_pool;
+int tu_pool_setup(void);
+int tu_pool_teardown(void);
+
 /* Structural JSON equality of two texts (key order ignored). */
 bool tu_json_equal(const char *a, const char *b);
 

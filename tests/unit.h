@@ -5,6 +5,7 @@
 
 #include <CUnit/CUnit.h>
 #include <stddef.h>
+#include <stdio.h>
 
 struct unit_test { const char *name; void (*fn)(void); };
 struct unit_suite {
@@ -16,6 +17,14 @@ struct unit_suite {
 };
 
 void unit_register(struct unit_suite *s);
+
+/* An assertion inside a table loop that names the case: "case 3 (name): cond". */
+#define CASE_ASSERT(cond, idx, what)                                                            \
+    do {                                                                                        \
+        char msg_[256];                                                                         \
+        snprintf(msg_, sizeof msg_, "case %zu (%.120s): %.100s", (size_t)(idx), (what), #cond); \
+        CU_assertImplementation((cond) ? CU_TRUE : CU_FALSE, __LINE__, msg_, __FILE__, "", CU_FALSE); \
+    } while (0)
 
 /* UNIT_SUITE(name, init, cleanup, {"test a", fn_a}, {"test b", fn_b}) */
 #define UNIT_SUITE(sname, sinit, scleanup, ...)                                     \
