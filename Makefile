@@ -12,7 +12,7 @@ ifeq ($(origin CC),default)
 CC      := gcc
 endif
 CLANG   ?= clang
-PKGS    := libmicrohttpd libcjson cunit openssl libcurl gnutls
+PKGS    := libmicrohttpd libcjson cunit openssl libcurl gnutls yaml-0.1
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wvla
 CSTD    := -std=c11 -D_GNU_SOURCE
 OPT     ?= -O2 -g
@@ -22,9 +22,11 @@ CFLAGS_ALL = $(CSTD) $(OPT) $(WARN) -Isrc $(PKG_CFLAGS) -MMD -MP $(CFLAGS)
 
 SRC      := $(sort $(wildcard src/*.c))
 LIB_SRC  := $(filter-out src/main.c,$(SRC))
-UNIT_SRC := $(sort $(wildcard tests/test_*.c)) tests/unit_main.c tests/testutil.c
-ITEST_SRC := $(sort $(wildcard tests/itest_*.c)) tests/itest_main.c tests/testutil.c
+UNIT_SRC := $(sort $(wildcard tests/test_*.c)) tests/unit_main.c tests/testutil.c $(wildcard tests/kubefake.c)
+ITEST_SRC := $(sort $(wildcard tests/itest_*.c)) tests/itest_main.c tests/testutil.c $(wildcard tests/kubefake.c)
 BENCH_SRC := tests/bench/bench_decide.c tests/testutil.c
+BENCH_KUBE_SRC := tests/bench/bench_kube.c tests/testutil.c tests/kubefake.c
+BENCH_KUBE_OBJ = $(patsubst %.c,$(B)/obj/%.o,$(BENCH_KUBE_SRC))
 
 B := build
 OBJ       := $(patsubst %.c,$(B)/obj/%.o,$(SRC))
@@ -74,6 +76,10 @@ $(B)/itest: $(LIB_OBJ) $(ITEST_OBJ)
 	@$(CC) $(CFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(LDFLAGS)
 
 $(B)/bench_decide: $(LIB_OBJ) $(BENCH_OBJ)
+	@echo "  LD      $@"
+	@$(CC) $(CFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(LDFLAGS)
+
+$(B)/bench_kube: $(LIB_OBJ) $(BENCH_KUBE_OBJ)
 	@echo "  LD      $@"
 	@$(CC) $(CFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(LDFLAGS)
 

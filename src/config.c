@@ -35,6 +35,9 @@ static const struct flag flags[] = {
     { "--cluster-poll-interval", FOR_SERVE, "DURATION", "2s", "how often the cluster-state folder is checked" },
     { "--check", FOR_SERVE, NULL, "off", "validate flags, certificates and cluster state, print the settings, exit" },
     { "--cluster-state", FOR_SERVE | FOR_REVIEW, "DIR", "(none: empty cluster)", "folder of `kubectl get -o json` files" },
+    { "--kubeconfig", FOR_SERVE | FOR_REVIEW, "FILE", "(none)", "list and watch the cluster through kube-apiserver, as this kubeconfig says" },
+    { "--in-cluster", FOR_SERVE | FOR_REVIEW, NULL, "off", "list and watch the cluster as the pod's service account" },
+    { "--max-staleness", FOR_SERVE, "DURATION", "2m", "a watch failing this long makes the cluster view stale (warned)" },
     { "--image-catalog", FOR_SERVE | FOR_REVIEW, "FILE", "(none)", "JSON map of containerDisk images to architectures" },
     { "--multi-arch", FOR_SERVE | FOR_REVIEW, "auto|on|off", "auto", "multi-architecture boot images (auto: read HyperConverged)" },
     { "--unknown-image", FOR_SERVE | FOR_REVIEW, "allow|warn|deny", "warn", "answer for a VM whose image architecture is unknown" },
@@ -160,6 +163,7 @@ static void set_defaults(struct config *cfg)
     cfg->shutdown_grace_ms = 10000;
     cfg->cert_poll_ms = 2000;
     cfg->cluster_poll_ms = 2000;
+    cfg->max_staleness_ms = 120000;
     cfg->policy.multi_arch = MULTI_ARCH_AUTO;
     cfg->policy.unknown_image = UNKNOWN_IMAGE_WARN;
     cfg->log_level = LOG_INFO;
@@ -216,6 +220,14 @@ static enum ag_result apply(struct config *cfg, const struct flag *f, const char
         cfg->check_only = true;
     } else if (strcmp(name, "--cluster-state") == 0) {
         cfg->cluster_state = v;
+    } else if (strcmp(name, "--kubeconfig") == 0) {
+        cfg->kubeconfig = v;
+    } else if (strcmp(name, "--in-cluster") == 0) {
+        cfg->in_cluster = true;
+    } else if (strcmp(name, "--max-staleness") == 0) {
+        if (!config_parse_duration_ms(v, &n) || n < 1000 || n > 86400000ull)
+            return fail(err, errlen, "--max-staleness: want a duration from 1s to 24h, got %s", v);
+        cfg->max_staleness_ms = (unsigned)n;
     } else if (strcmp(name, "--image-catalog") == 0) {
         cfg->image_catalog = v;
     } else if (strcmp(name, "--multi-arch") == 0) {
@@ -305,6 +317,9 @@ enum ag_result config_parse(int argc, char **argv, struct config *cfg, char *err
         if (r != AG_OK)
             return r;
     }
+    int sources = (cfg->cluster_state != NULL) + (cfg->kubeconfig != NULL) + cfg->in_cluster;
+    if (sources > 1)
+        return fail(err, errlen, "--cluster-state, --kubeconfig and --in-cluster: choose one source of cluster state");
     if (cfg->cmd == CMD_SERVE) {
         if (!cfg->tls_cert || !*cfg->tls_cert)
             return fail(err, errlen, "--tls-cert: required for serve");
@@ -372,6 +387,9 @@ void config_print(const struct config *cfg, FILE *out)
     fprintf(out, "cert-poll-interval    %ums\n", cfg->cert_poll_ms);
     fprintf(out, "cluster-poll-interval %ums\n", cfg->cluster_poll_ms);
     fprintf(out, "cluster-state         %s\n", cfg->cluster_state ? cfg->cluster_state : "(none)");
+    fprintf(out, "kubeconfig            %s\n", cfg->kubeconfig ? cfg->kubeconfig : "(none)");
+    fprintf(out, "in-cluster            %s\n", cfg->in_cluster ? "yes" : "no");
+    fprintf(out, "max-staleness         %ums\n", cfg->max_staleness_ms);
     fprintf(out, "image-catalog         %s\n", cfg->image_catalog ? cfg->image_catalog : "(none)");
     fprintf(out, "multi-arch            %s\n", multi_arch_name(cfg->policy.multi_arch));
     fprintf(out, "unknown-image         %s\n", unknown_image_name(cfg->policy.unknown_image));

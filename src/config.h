@@ -29,8 +29,11 @@ struct config {
     unsigned cluster_poll_ms;       /* how often the cluster-state folder is checked, default 2 s */
     bool check_only;                /* --check */
 
-    /* cluster and policy (serve and review) */
+    /* cluster and policy (serve and review); at most one of cluster_state, kubeconfig, in_cluster */
     const char *cluster_state;      /* folder, NULL: empty cluster */
+    const char *kubeconfig;         /* list+watch kube-apiserver with this kubeconfig */
+    bool in_cluster;                /* list+watch kube-apiserver as the pod's service account */
+    unsigned max_staleness_ms;      /* a watch failing longer makes the view stale, default 2 min */
     const char *image_catalog;      /* file, NULL: none */
     struct policy policy;
 

@@ -600,6 +600,15 @@ static enum ag_result finish_denied(struct ctx *c)
     return AG_OK;
 }
 
+/* Every decided answer says when the cluster view is stale: the decision may be out of date. */
+static enum ag_result stale_warning(struct ctx *c)
+{
+    if (!c->in->stale_seconds)
+        return AG_OK;
+    return add_warning(c, pool_printf(c->pool, "archgate's view of the cluster is %u s old (a watch keeps "
+                                      "failing); this answer may be out of date", c->in->stale_seconds));
+}
+
 enum ag_result decide_review(const struct decide_input *in, const struct snapshot *s,
                              const struct policy *p, struct pool *pool, struct verdict *out)
 {
@@ -651,9 +660,14 @@ enum ag_result decide_review(const struct decide_input *in, const struct snapsho
 
     if (out->ncauses > 0) {
         r = finish_denied(&c);
+        if (r == AG_OK)
+            r = stale_warning(&c);
         goto done;
     }
     out->allowed = true;
+    r = stale_warning(&c);
+    if (r != AG_OK)
+        goto done;
     if (!c.multi && s->heterogeneous) {
         r = add_warning(&c, pool_strdup(pool, "workload nodes span several architectures but "
                                         "multi-architecture boot images are disabled"));

@@ -33,6 +33,7 @@ struct decide_input {
     bool unchanged;                 /* UPDATE and vm_inputs_equal(oldObject, object) */
     const char *resource;           /* request.resource.resource ("virtualmachines"), for status.details.kind */
     const char *group;              /* request.kind.group */
+    unsigned stale_seconds;         /* > 0: the cluster view is this many seconds old (a watch keeps failing) */
 };
 
 /* Why the answer is what it is: metrics label and log word. */

@@ -75,6 +75,7 @@ static struct {
     _Atomic(struct creds *) current;
     struct creds *retired;              /* watcher thread (and start/stop) only */
     atomic_bool cluster_ready;
+    _Atomic(unsigned (*)(void)) stale_fn;   /* seconds the cluster view is stale, 0 when fresh */
     atomic_bool stopping;
     atomic_bool reload_requested;
     atomic_bool watcher_quit;
@@ -273,6 +274,17 @@ void http_set_cluster_ready(bool ready)
     atomic_store(&S.cluster_ready, ready);
 }
 
+void http_set_stale_fn(unsigned (*fn)(void))
+{
+    atomic_store(&S.stale_fn, fn);
+}
+
+static unsigned stale_seconds(void)
+{
+    unsigned (*fn)(void) = atomic_load(&S.stale_fn);
+    return fn ? fn() : 0;
+}
+
 unsigned short http_port(void)
 {
     return S.port;
@@ -333,7 +345,7 @@ static enum MHD_Result answer_admission(struct MHD_Connection *conn, struct requ
     bool mutate = rq->ep == EP_MUTATE;
     struct webhook_result res;
     struct snapshot *snap = snapshot_acquire();
-    webhook_handle(rq->body ? rq->body : "", rq->len, mutate, snap, &cfg->policy, &res);
+    webhook_handle(rq->body ? rq->body : "", rq->len, mutate, snap, &cfg->policy, stale_seconds(), &res);
     snapshot_release(snap);
 
     enum MHD_Result r;
@@ -361,8 +373,11 @@ static enum MHD_Result answer_readyz(struct MHD_Connection *conn, struct request
     static char stopping[] = "shutting down\n";
     static char nocert[] = "no serving certificate loaded\n";
     static char nocluster[] = "cluster state not synced\n";
+    char stale[96];
     char *msg = ok;
     int status = 503;
+    unsigned stale_s = 0;
+    bool owned = false;
     if (atomic_load(&S.stopping))
         msg = stopping;
     else if (!atomic_load_explicit(&S.current, memory_order_acquire))
@@ -371,7 +386,16 @@ static enum MHD_Result answer_readyz(struct MHD_Connection *conn, struct request
         msg = nocluster;
     else
         status = 200;
-    enum MHD_Result r = respond(conn, rq, status, text_plain, msg, strlen(msg), false);
+    if (status == 200 && (stale_s = stale_seconds()) > 0) {
+        /* Still ready: see README "Stale cluster view" for why the webhook does not fail closed. */
+        snprintf(stale, sizeof stale, "ok, but the cluster view is stale: no update for %u s\n", stale_s);
+        char *copy = mem_strdup(stale);     /* the response outlives this frame */
+        if (copy) {
+            msg = copy;
+            owned = true;
+        }
+    }
+    enum MHD_Result r = respond(conn, rq, status, text_plain, msg, strlen(msg), owned);
     metrics_observe(rq->ep, status, VC_ALLOWED, elapsed_s(&rq->start));
     return r;
 }

@@ -16,6 +16,10 @@ void http_reload_certs(void);
 /* Mark ready/not ready for /readyz (cluster state synced). */
 void http_set_cluster_ready(bool ready);
 
+/* Where /readyz and the admission answers learn whether the cluster view is stale: `fn`
+ * returns the seconds it has not been updated while a watch fails, 0 when fresh (NULL: never). */
+void http_set_stale_fn(unsigned (*fn)(void));
+
 /* Stop accepting, finish requests in flight for at most `grace_ms`, stop all threads. */
 void http_stop(unsigned grace_ms);
 

@@ -73,7 +73,7 @@ static int cmd_review(const struct config *cfg)
         return 2;
     }
     struct webhook_result res;
-    webhook_handle(body, len, cfg->mutate, snap, &cfg->policy, &res);
+    webhook_handle(body, len, cfg->mutate, snap, &cfg->policy, 0, &res);
     int rc;
     if (res.http_status == 200 && res.body) {
         fwrite(res.body, 1, res.body_len, stdout);

@@ -110,7 +110,7 @@ static enum ag_result unreadable_verdict(const struct review_request *rq, bool m
 }
 
 void webhook_handle(const char *body, size_t len, bool mutate, const struct snapshot *snap,
-                    const struct policy *pol, struct webhook_result *out)
+                    const struct policy *pol, unsigned stale_seconds, struct webhook_result *out)
 {
     static const struct policy default_policy;     /* auto, warn */
     struct review_request rq;
@@ -156,6 +156,7 @@ void webhook_handle(const char *body, size_t len, bool mutate, const struct snap
     in.is_vmi = is_vmi;
     in.resource = rq.resource;
     in.group = rq.group;
+    in.stale_seconds = stale_seconds;
     if (in.in_scope && !rq.object) {
         snprintf(msg, sizeof msg, "request.object: missing for %s", rq.operation);
         answer_bad_request(out, msg);

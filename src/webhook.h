@@ -24,10 +24,12 @@ struct webhook_result {
 };
 
 /* Handle one review. `snap` may be NULL (no cluster state yet): answered 500 with the uid.
+ * `stale_seconds` > 0 says the cluster view has not been updated for that long (a watch keeps
+ * failing): every decided answer then carries a warning saying so.
  * Never fails to produce an answer except when memory is exhausted so far that not even the
  * 500 body can be allocated: then body is NULL and http_status 500. */
 void webhook_handle(const char *body, size_t len, bool mutate, const struct snapshot *snap,
-                    const struct policy *pol, struct webhook_result *out);
+                    const struct policy *pol, unsigned stale_seconds, struct webhook_result *out);
 void webhook_result_free(struct webhook_result *r);
 
 #endif

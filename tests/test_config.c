@@ -31,6 +31,9 @@ static void test_defaults(void)
     CU_ASSERT_EQUAL(c.policy.unknown_image, UNKNOWN_IMAGE_WARN);
     CU_ASSERT_EQUAL(c.log_level, LOG_INFO);
     CU_ASSERT_PTR_NULL(c.cluster_state);
+    CU_ASSERT_PTR_NULL(c.kubeconfig);
+    CU_ASSERT_FALSE(c.in_cluster);
+    CU_ASSERT_EQUAL(c.max_staleness_ms, 120000);
     CU_ASSERT_FALSE(c.check_only);
 }
 
@@ -74,6 +77,12 @@ static void test_review_flags(void)
     CU_ASSERT_TRUE(c.mutate);
     CU_ASSERT_EQUAL(c.policy.multi_arch, MULTI_ARCH_ON);
     CU_ASSERT_EQUAL(c.log_level, LOG_WARN);
+    CU_ASSERT_EQUAL_FATAL(PARSE(c, err, "review", "--kubeconfig", "/k/config"), AG_OK);
+    CU_ASSERT_STRING_EQUAL(c.kubeconfig, "/k/config");
+    CU_ASSERT_EQUAL_FATAL(PARSE(c, err, "serve", "--tls-cert", "c", "--tls-key", "k", "--in-cluster",
+                                "--max-staleness", "30s"), AG_OK);
+    CU_ASSERT_TRUE(c.in_cluster);
+    CU_ASSERT_EQUAL(c.max_staleness_ms, 30000);
     /* serve-only flags are refused by review, and review-only flags by serve */
     CU_ASSERT_EQUAL(PARSE(c, err, "review", "--tls-cert", "x"), AG_EINVAL);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "not a flag of review"));
@@ -120,6 +129,9 @@ static void test_malformed(void)
         { { "serve", "--tls-cert", "c", "--tls-key", "k", "--log-level=loud" }, "--log-level" },
         { { "serve", "--tls-cert", "c", "--tls-key", "k", "--log-format=xml" }, "--log-format" },
         { { "serve", "--tls-cert", "c", "--tls-key", "k", "--check=yes" }, "--check: takes no value" },
+        { { "serve", "--tls-cert=c", "--tls-key=k", "--cluster-state=d", "--in-cluster" }, "choose one source" },
+        { { "review", "--kubeconfig", "kc", "--cluster-state", "d" }, "choose one source" },
+        { { "serve", "--tls-cert", "c", "--tls-key", "k", "--max-staleness=0s" }, "--max-staleness" },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *argv[8] = { "archgate" };
@@ -174,7 +186,8 @@ static void test_usage_lists_every_flag(void)
         "--listen", "--tls-cert", "--tls-key", "--threads", "--max-body", "--max-connections",
         "--idle-timeout", "--connection-memory", "--shutdown-grace", "--cert-poll-interval",
         "--cluster-poll-interval", "--check", "--cluster-state", "--image-catalog", "--multi-arch",
-        "--unknown-image", "--mutate", "--log-level", "--log-format",
+        "--unknown-image", "--mutate", "--log-level", "--log-format", "--kubeconfig", "--in-cluster",
+        "--max-staleness",
     };
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         CU_ASSERT_PTR_NOT_NULL(strstr(buf, names[i]));

@@ -41,7 +41,7 @@ static cJSON *run_example(const struct example *ex, cJSON **expected)
     char *body = tu_read_file(path, &len);
     CU_ASSERT_PTR_NOT_NULL_FATAL(body);
     struct webhook_result res;
-    webhook_handle(body, len, ex->mutate, snap, &ex->policy, &res);
+    webhook_handle(body, len, ex->mutate, snap, &ex->policy, 0, &res);
     CU_ASSERT_EQUAL(res.http_status, 200);
     cJSON *got = res.body ? cJSON_ParseWithLength(res.body, res.body_len) : NULL;
     webhook_result_free(&res);

@@ -35,7 +35,7 @@ static int teardown(void)
 
 static void handle_text(const char *body, bool mutate, const struct snapshot *s, struct webhook_result *out)
 {
-    webhook_handle(body, body ? strlen(body) : 0, mutate, s, &pol_default, out);
+    webhook_handle(body, body ? strlen(body) : 0, mutate, s, &pol_default, 0, out);
 }
 
 /* The example's review as a cJSON tree, to edit. */
@@ -113,7 +113,7 @@ static void test_bad_requests(void)
     }
     /* NULL body */
     struct webhook_result r;
-    webhook_handle(NULL, 0, true, snap01, &pol_default, &r);
+    webhook_handle(NULL, 0, true, snap01, &pol_default, 0, &r);
     CU_ASSERT_EQUAL(r.http_status, 400);
     webhook_result_free(&r);
 
@@ -144,7 +144,7 @@ static void test_uid_echo_and_log_fields(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(body);
     struct snapshot *s = tu_snapshot_dir(EX02 "/cluster");
     CU_ASSERT_PTR_NOT_NULL_FATAL(s);
-    webhook_handle(body, len, false, s, &pol_default, &r);
+    webhook_handle(body, len, false, s, &pol_default, 0, &r);
     CU_ASSERT_EQUAL(r.http_status, 200);
     cJSON *root;
     const cJSON *resp = response_of(&r, &root);
@@ -257,7 +257,7 @@ static void test_no_snapshot(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(body);
     for (int mutate = 0; mutate < 2; mutate++) {
         struct webhook_result r;
-        webhook_handle(body, len, mutate, NULL, &pol_default, &r);
+        webhook_handle(body, len, mutate, NULL, &pol_default, 0, &r);
         CU_ASSERT_EQUAL(r.http_status, 500);
         cJSON *root;
         const cJSON *resp = response_of(&r, &root);
@@ -368,7 +368,7 @@ static void sweep(const char *dir, bool mutate, const struct snapshot *s, const 
 
     /* the answer with no failure, to recognise the run that completed */
     struct webhook_result ok;
-    webhook_handle(body, len, mutate, s, pol, &ok);
+    webhook_handle(body, len, mutate, s, pol, 0, &ok);
     CU_ASSERT_EQUAL_FATAL(ok.http_status, 200);
 
     long live = mem_live();
@@ -377,7 +377,7 @@ static void sweep(const char *dir, bool mutate, const struct snapshot *s, const 
     for (n = 0; n < 200000 && !completed; n++) {
         struct webhook_result r;
         mem_fail_after(n);
-        webhook_handle(body, len, mutate, s, pol, &r);
+        webhook_handle(body, len, mutate, s, pol, 0, &r);
         mem_fail_after(-1);
         bool status_ok = r.http_status == 200 || r.http_status == 400 || r.http_status == 500;
         CU_ASSERT_TRUE(status_ok);
@@ -409,7 +409,35 @@ static void test_allocation_failure_sweep(void)
     sweep(EX05, true, snap05, &pol_default);
 }
 
+/* A stale cluster view: every decided answer, allowed or denied, carries the warning. */
+static void test_stale_warning(void)
+{
+    static const struct { const char *dir; bool mutate; bool allowed; } cases[] = {
+        { EX01, false, false },     /* denied */
+        { EX05, true, true },       /* mutated */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char path[256];
+        snprintf(path, sizeof path, "%s/review.json", cases[i].dir);
+        size_t len = 0;
+        char *body = tu_read_file(path, &len);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(body);
+        const struct snapshot *s = i == 0 ? snap01 : snap05;
+        for (unsigned stale = 0; stale <= 130; stale += 130) {
+            struct webhook_result r;
+            webhook_handle(body, len, cases[i].mutate, s, &pol_default, stale, &r);
+            CU_ASSERT_EQUAL(r.http_status, 200);
+            CU_ASSERT_EQUAL(r.allowed, cases[i].allowed);
+            const char *w = r.body ? strstr(r.body, "archgate's view of the cluster is 130 s old") : NULL;
+            CU_ASSERT_EQUAL(w != NULL, stale > 0);
+            webhook_result_free(&r);
+        }
+        mem_free(body);
+    }
+}
+
 UNIT_SUITE("webhook", setup, teardown,
+           { "stale cluster view warns on every answer", test_stale_warning },
            { "400 for unusable requests", test_bad_requests },
            { "uid echo and log fields", test_uid_echo_and_log_fields },
            { "out of scope: allowed untouched", test_out_of_scope },

@@ -76,7 +76,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const struct policy *pol = &pols[size & 1];
     for (int mutate = 0; mutate < 2; mutate++) {
         struct webhook_result r;
-        webhook_handle((const char *)data, size, mutate, snap, pol, &r);
+        webhook_handle((const char *)data, size, mutate, snap, pol, 0, &r);
         check(&r, mutate);
         webhook_result_free(&r);
     }
