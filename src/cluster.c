@@ -4,6 +4,7 @@
  * eligible.c builds); looks objects up; and owns the process-wide "current snapshot" slot with
  * its reference counting. */
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -20,6 +21,32 @@
 #define CLUSTER_MAX_DEPTH   4                     /* Lists nested in Lists */
 #define FEATURE_MULTIARCH   "enableMultiArchBootImageImport"
 #define GATE_CROSS_ARCH     "CrossArchitectureVirtualization"
+
+/* A warning about the cluster's objects, logged once while it stays the same: a live cluster
+ * rebuilds snapshots up to ten times a second, and the same fact must not flood the log. */
+static void warn_once(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void warn_once(const char *fmt, ...)
+{
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    static char seen[8][512];   /* the latest distinct warnings, oldest replaced first */
+    static unsigned next;
+    char text[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    pthread_mutex_lock(&lock);
+    bool repeat = false;
+    for (size_t i = 0; i < sizeof seen / sizeof seen[0] && !repeat; i++)
+        repeat = strcmp(text, seen[i]) == 0;
+    if (!repeat)
+        snprintf(seen[next++ % (sizeof seen / sizeof seen[0])], sizeof seen[0], "%s", text);
+    pthread_mutex_unlock(&lock);
+    if (repeat)
+        log_debug("%s", text);
+    else
+        log_warn("%s", text);
+}
 
 /* ---- growing arrays (builder only) ------------------------------------------------------- */
 
@@ -438,7 +465,7 @@ static enum ag_result add_hco(struct cluster_builder *b, struct objctx *c, const
             return r == AG_EINVAL ? bad(c, np_path, perr) : r;
     }
     if (b->s.has_hco)
-        log_warn("cluster: more than one HyperConverged; using %s/%s", c->ns, c->name);
+        warn_once("cluster: more than one HyperConverged; using %s/%s", c->ns, c->name);
     b->s.has_hco = true;
     b->s.hco_multiarch = (field >= 0 ? field : gate) == 1 ? HCO_MULTIARCH_ON : HCO_MULTIARCH_OFF;
     b->s.workload_placement = pl;
@@ -472,7 +499,7 @@ static enum ag_result add_kubevirt(struct cluster_builder *b, struct objctx *c, 
             cross = true;
     }
     if (b->s.has_kubevirt)
-        log_warn("cluster: more than one KubeVirt; using %s/%s", c->ns, c->name);
+        warn_once("cluster: more than one KubeVirt; using %s/%s", c->ns, c->name);
     b->s.has_kubevirt = true;
     b->s.cross_arch_gate = cross;
     b->s.kubevirt_default_arch = arch_parse(def);
@@ -977,7 +1004,7 @@ struct snapshot *cluster_builder_finish(struct cluster_builder *b)
     }
 
     if (b->arch_mismatch)
-        log_warn("cluster: %zu node(s) have a kubernetes.io/arch label that differs from "
+        warn_once("cluster: %zu node(s) have a kubernetes.io/arch label that differs from "
                  "status.nodeInfo.architecture (first: %s, label %s, status %s); using the label",
                  b->arch_mismatch, b->mismatch_node, arch_name(b->mismatch_label),
                  arch_name(b->mismatch_status));

@@ -15,6 +15,7 @@
 #include "mem.h"
 #include "metrics.h"
 #include "source_file.h"
+#include "source_kube.h"
 #include "tlsfiles.h"
 #include "version.h"
 #include "webhook.h"
@@ -54,11 +55,36 @@ static char *read_stdin(size_t limit, size_t *len, bool *too_big)
     return buf;
 }
 
+static bool uses_kube(const struct config *cfg)
+{
+    return cfg->kubeconfig || cfg->in_cluster;
+}
+
+static enum ag_result load_kube_config(const struct config *cfg, struct kube_config *kc, char *err, size_t errlen)
+{
+    if (cfg->in_cluster)
+        return kube_config_in_cluster(NULL, kc, err, errlen);
+    return kube_config_load(cfg->kubeconfig, kc, err, errlen);
+}
+
+/* One snapshot of the cluster as the flags say: the folder, or one list of every kind. */
+static enum ag_result load_once(const struct config *cfg, struct snapshot **snap, char *err, size_t errlen)
+{
+    if (!uses_kube(cfg))
+        return source_file_load(cfg->cluster_state, cfg->image_catalog, snap, err, errlen);
+    struct kube_config kc = { 0 };
+    enum ag_result r = load_kube_config(cfg, &kc, err, errlen);
+    if (r == AG_OK)
+        r = source_kube_list_once(&kc, cfg->image_catalog, snap, err, errlen);
+    kube_config_free(&kc);
+    return r;
+}
+
 static int cmd_review(const struct config *cfg)
 {
     char err[1024] = "";
     struct snapshot *snap = NULL;
-    if (source_file_load(cfg->cluster_state, cfg->image_catalog, &snap, err, sizeof err) != AG_OK) {
+    if (load_once(cfg, &snap, err, sizeof err) != AG_OK) {
         fprintf(stderr, "archgate review: %s\n", err);
         return 1;
     }
@@ -108,12 +134,20 @@ static void describe_snapshot(const struct snapshot *s, FILE *out)
             s->npreferences, s->ncatalog);
 }
 
+static void on_kube_synced(void)
+{
+    http_set_cluster_ready(true);
+}
+
 static int cmd_serve(const struct config *cfg)
 {
     char err[1024] = "";
     int rc = 1;
     struct snapshot *snap = NULL;
     struct tls_pair pair = { 0 };
+    struct kube_config kc = { 0 };
+    enum { SOURCE_NONE, SOURCE_FILE, SOURCE_KUBE } source = SOURCE_NONE;
+    bool http_started = false;
 
     /* Signals are handled by this thread with sigwait; block them before any thread starts so
      * every thread inherits the mask. */
@@ -136,13 +170,12 @@ static int cmd_serve(const struct config *cfg)
     metrics_set_cert_not_after((long long)pair.not_after);
     tlsfiles_free(&pair);
 
-    if (source_file_load(cfg->cluster_state, cfg->image_catalog, &snap, err, sizeof err) != AG_OK) {
-        log_error("cluster state: %s", err);
-        if (cfg->check_only)
-            fprintf(stdout, "configuration invalid: cluster state: %s\n", err);
-        goto out;
-    }
     if (cfg->check_only) {
+        if (load_once(cfg, &snap, err, sizeof err) != AG_OK) {
+            log_error("cluster state: %s", err);
+            fprintf(stdout, "configuration invalid: cluster state: %s\n", err);
+            goto out;
+        }
         config_print(cfg, stdout);
         fprintf(stdout, "certificate: valid for %ld more days\n", days);
         describe_snapshot(snap, stdout);
@@ -150,25 +183,47 @@ static int cmd_serve(const struct config *cfg)
         rc = 0;
         goto out;
     }
-    snapshot_publish(snap);
-    snap = NULL;
-    metrics_cluster_reload(true);
 
-    bool watching = false;
-    if (cfg->cluster_state || cfg->image_catalog) {
-        if (source_file_watch_start(cfg->cluster_state, cfg->image_catalog, cfg->cluster_poll_ms) != AG_OK) {
-            log_error("cannot start the cluster-state watcher");
+    /* The cluster source: a folder read now and watched, or kube-apiserver listed and watched
+     * in the background (ready once every kind has listed). */
+    if (uses_kube(cfg)) {
+        if (load_kube_config(cfg, &kc, err, sizeof err) != AG_OK) {
+            log_error("%s", err);
             goto out;
         }
-        watching = true;
+        struct source_kube_opts opts = {
+            .cfg = &kc, .catalog = cfg->image_catalog, .max_staleness_ms = cfg->max_staleness_ms,
+            .on_synced = on_kube_synced,
+        };
+        if (source_kube_start(&opts, err, sizeof err) != AG_OK) {
+            log_error("%s", err);
+            goto out;
+        }
+        source = SOURCE_KUBE;
+        http_set_stale_fn(source_kube_stale_seconds);
+    } else {
+        if (source_file_load(cfg->cluster_state, cfg->image_catalog, &snap, err, sizeof err) != AG_OK) {
+            log_error("cluster state: %s", err);
+            goto out;
+        }
+        snapshot_publish(snap);
+        snap = NULL;
+        metrics_cluster_reload(true);
+        if (cfg->cluster_state || cfg->image_catalog) {
+            if (source_file_watch_start(cfg->cluster_state, cfg->image_catalog, cfg->cluster_poll_ms) != AG_OK) {
+                log_error("cannot start the cluster-state watcher");
+                goto out;
+            }
+            source = SOURCE_FILE;
+        }
     }
     if (http_start(cfg, err, sizeof err) != AG_OK) {
         log_error("%s", err);
-        if (watching)
-            source_file_watch_stop();
         goto out;
     }
-    http_set_cluster_ready(true);
+    http_started = true;
+    if (source != SOURCE_KUBE || source_kube_synced())
+        http_set_cluster_ready(true);
     log_info("archgate %s serving on %s:%u with %u threads", ARCHGATE_VERSION, cfg->listen_host,
              (unsigned)http_port(), cfg->threads);
 
@@ -179,21 +234,26 @@ static int cmd_serve(const struct config *cfg)
         if (sig == SIGHUP) {
             log_info("SIGHUP: reloading certificate and cluster state");
             http_reload_certs();
-            if (watching)
+            if (source == SOURCE_FILE)
                 source_file_reload_now();
             continue;
         }
         log_info("%s: stopping (grace %u ms)", sig == SIGTERM ? "SIGTERM" : "SIGINT", cfg->shutdown_grace_ms);
         break;
     }
-    http_stop(cfg->shutdown_grace_ms);
-    if (watching)
-        source_file_watch_stop();
-    snapshot_publish(NULL);
-    log_info("stopped");
     rc = 0;
 out:
+    if (http_started)
+        http_stop(cfg->shutdown_grace_ms);
+    if (source == SOURCE_FILE)
+        source_file_watch_stop();
+    else if (source == SOURCE_KUBE)
+        source_kube_stop();
+    kube_config_free(&kc);
+    snapshot_publish(NULL);
     snapshot_release(snap);
+    if (http_started)
+        log_info("stopped");
     return rc;
 }
 

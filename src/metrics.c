@@ -46,6 +46,14 @@ static atomic_llong cert_not_after;
 static atomic_ullong cert_reloads[2];       /* [0] failure, [1] success */
 static atomic_ullong cluster_reloads[2];
 
+/* Live cluster source counters per kind slot; a slot is rendered once it has a name. */
+struct kube_slot {
+    _Atomic(const char *) resource;
+    _Atomic(const char *) version;
+    atomic_ullong n[KC_COUNT];
+};
+static struct kube_slot kube_slots[METRICS_KUBE_SLOTS];
+
 static size_t code_index(int status)
 {
     for (size_t i = 0; i < NCODES; i++)
@@ -89,6 +97,27 @@ void metrics_cert_reload(bool ok)
 void metrics_cluster_reload(bool ok)
 {
     atomic_fetch_add_explicit(&cluster_reloads[ok ? 1 : 0], 1, memory_order_relaxed);
+}
+
+void metrics_kube_kind(unsigned slot, const char *resource, const char *version)
+{
+    if (slot >= METRICS_KUBE_SLOTS || !resource || !version)
+        return;
+    atomic_store_explicit(&kube_slots[slot].version, version, memory_order_relaxed);
+    atomic_store_explicit(&kube_slots[slot].resource, resource, memory_order_release);
+}
+
+void metrics_kube_count(unsigned slot, enum kube_counter c)
+{
+    if (slot < METRICS_KUBE_SLOTS && (int)c >= 0 && c < KC_COUNT)
+        atomic_fetch_add_explicit(&kube_slots[slot].n[c], 1, memory_order_relaxed);
+}
+
+unsigned long long metrics_kube_value(unsigned slot, enum kube_counter c)
+{
+    if (slot >= METRICS_KUBE_SLOTS || (int)c < 0 || c >= KC_COUNT)
+        return 0;
+    return atomic_load_explicit(&kube_slots[slot].n[c], memory_order_relaxed);
 }
 
 /* A bounded text buffer; after the first failure every append is a no-op and `failed` stays set. */
@@ -196,6 +225,31 @@ static void render_cluster(struct out *o, const struct snapshot *snap, const str
         out_printf(o, "archgate_cluster_heterogeneous %d\n", snap->heterogeneous ? 1 : 0);
 }
 
+static void render_kube(struct out *o)
+{
+    static const struct { const char *name, *help; } fams[KC_COUNT] = {
+        [KC_EVENTS] = { "archgate_kube_events_total", "Watch events applied, by resource." },
+        [KC_WATCH_RESTARTS] = { "archgate_kube_watch_restarts_total",
+                                "Watches re-opened from the last resourceVersion after the stream ended." },
+        [KC_RELISTS] = { "archgate_kube_relists_total",
+                         "Lists after the first one (410 Gone or no resourceVersion to resume from)." },
+        [KC_ERRORS] = { "archgate_kube_request_errors_total", "Failed list or watch requests, by resource." },
+        [KC_REFUSED] = { "archgate_kube_objects_refused_total",
+                         "Objects skipped as malformed or too large, by resource." },
+    };
+    for (int c = 0; c < KC_COUNT; c++) {
+        family(o, fams[c].name, "counter", fams[c].help);
+        for (unsigned i = 0; i < METRICS_KUBE_SLOTS; i++) {
+            const char *res = atomic_load_explicit(&kube_slots[i].resource, memory_order_acquire);
+            const char *ver = atomic_load_explicit(&kube_slots[i].version, memory_order_relaxed);
+            if (!res || !ver)
+                continue;
+            out_printf(o, "%s{resource=\"%s\",version=\"%s\"} %llu\n", fams[c].name, res, ver,
+                       atomic_load_explicit(&kube_slots[i].n[c], memory_order_relaxed));
+        }
+    }
+}
+
 char *metrics_render(const struct snapshot *snap, const struct policy *policy, size_t *len)
 {
     struct out o = { .buf = mem_malloc(16384), .len = 0, .cap = 16384, .failed = false };
@@ -248,6 +302,7 @@ char *metrics_render(const struct snapshot *snap, const struct policy *policy, s
                atomic_load_explicit(&cluster_reloads[0], memory_order_relaxed));
 
     render_cluster(&o, snap, policy);
+    render_kube(&o);
 
     family(&o, "archgate_build_info", "gauge", "Build information; the value is always 1.");
     out_printf(&o, "archgate_build_info{version=\"%s\"} 1\n", ARCHGATE_VERSION);

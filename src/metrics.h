@@ -19,6 +19,22 @@ void metrics_set_cert_not_after(long long unix_seconds);   /* serving certificat
 void metrics_cert_reload(bool ok);
 void metrics_cluster_reload(bool ok);
 
+/* Live cluster source (source_kube.c), per kind slot (0 .. METRICS_KUBE_SLOTS-1). Name a slot
+ * once, before counting on it, with strings that live as long as the process (slots without a
+ * name are not rendered). Snapshot rebuilds count in metrics_cluster_reload. */
+#define METRICS_KUBE_SLOTS 16
+enum kube_counter {
+    KC_EVENTS = 0,          /* watch events applied (ADDED, MODIFIED, DELETED) */
+    KC_WATCH_RESTARTS,      /* watches re-opened from the last resourceVersion after a normal end */
+    KC_RELISTS,             /* lists after the first (410 Gone, lost resourceVersion) */
+    KC_ERRORS,              /* failed list or watch requests (transport, 4xx, 5xx, bad data) */
+    KC_REFUSED,             /* objects skipped as malformed or too large */
+    KC_COUNT
+};
+void metrics_kube_kind(unsigned slot, const char *resource, const char *version);
+void metrics_kube_count(unsigned slot, enum kube_counter c);
+unsigned long long metrics_kube_value(unsigned slot, enum kube_counter c);
+
 /* The exposition text, mem_malloc'd (caller mem_free's), NULL on allocation failure. `snap`
  * (may be NULL) and `policy` feed the cluster gauges. */
 char *metrics_render(const struct snapshot *snap, const struct policy *policy, size_t *len);

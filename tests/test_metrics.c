@@ -400,6 +400,38 @@ static void test_cluster_gauges(void)
     snapshot_release(s);
 }
 
+static void test_kube_counters(void)
+{
+    /* slots 14 and 15 are past the kinds source_kube names (kube_store.h) */
+    char *a = render(NULL);
+    const char *ev = "archgate_kube_events_total{resource=\"widgets.example.com\",version=\"v1\"}";
+    const char *rl = "archgate_kube_relists_total{resource=\"widgets.example.com\",version=\"v1\"}";
+    CU_ASSERT(isnan(value(a, ev)));                       /* not named yet: not rendered */
+    CU_ASSERT_PTR_NOT_NULL(strstr(a, "# TYPE archgate_kube_events_total counter"));
+    unsigned long long e0 = metrics_kube_value(15, KC_EVENTS);
+    metrics_kube_count(15, KC_EVENTS);                    /* counted before it is named: kept */
+    metrics_kube_kind(15, "widgets.example.com", "v1");
+    metrics_kube_count(15, KC_EVENTS);
+    metrics_kube_count(15, KC_EVENTS);
+    metrics_kube_count(15, KC_RELISTS);
+    metrics_kube_count(15, KC_COUNT);                     /* out of range: ignored */
+    metrics_kube_count(METRICS_KUBE_SLOTS, KC_EVENTS);
+    metrics_kube_kind(METRICS_KUBE_SLOTS, "x", "v1");
+    metrics_kube_kind(14, NULL, "v1");
+    CU_ASSERT_EQUAL(metrics_kube_value(15, KC_EVENTS), e0 + 3);
+    CU_ASSERT_EQUAL(metrics_kube_value(15, KC_COUNT), 0);
+    CU_ASSERT_EQUAL(metrics_kube_value(METRICS_KUBE_SLOTS, KC_EVENTS), 0);
+    char *b = render(NULL);
+    CU_ASSERT_EQUAL(value(b, ev), (double)(e0 + 3));
+    CU_ASSERT_EQUAL(value(b, rl), 1);
+    CU_ASSERT_EQUAL(value(b, "archgate_kube_watch_restarts_total{resource=\"widgets.example.com\",version=\"v1\"}"),
+                    0);
+    CU_ASSERT_PTR_NULL(strstr(b, "resource=\"x\""));
+    CU_ASSERT_EQUAL(check_exposition(b), 0);
+    mem_free(a);
+    mem_free(b);
+}
+
 static void test_parser_catches_errors(void)
 {
     /* The checker itself must fail on broken text, or the tests above prove nothing. */
@@ -443,5 +475,6 @@ UNIT_SUITE("metrics", NULL, NULL,
            { "odd status codes, durations and endpoints", test_odd_inputs },
            { "certificate expiry and reload counters", test_certificate_and_reloads },
            { "cluster gauges from a snapshot", test_cluster_gauges },
+           { "live cluster source counters per resource", test_kube_counters },
            { "the exposition checker rejects broken text", test_parser_catches_errors },
            { "allocation failure: NULL, nothing leaked", test_allocation_failure })

@@ -1,0 +1,663 @@
+/* kube_store.c - the live cluster's objects: the table of listed/watched kinds, pruning an object
+ * to the fields cluster.c's builder reads, per-kind hash maps of pruned objects with change
+ * detection, and building a snapshot from all of them (plus the image catalog). */
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include "kube_store.h"
+#include "log.h"
+#include "mem.h"
+#include "metrics.h"
+
+/* ---- the kinds ------------------------------------------------------------------------------ */
+
+static const struct kube_kind kinds[KK_COUNT] = {
+    [KK_NODE] = { "", "v1", "nodes", "Node", "NodeList", "v1", "/api/v1/nodes", "nodes", false },
+    [KK_HCO_V1BETA1] = { "hco.kubevirt.io", "v1beta1", "hyperconvergeds", "HyperConverged", "HyperConvergedList",
+                         "hco.kubevirt.io/v1beta1", "/apis/hco.kubevirt.io/v1beta1/hyperconvergeds",
+                         "hyperconvergeds.hco.kubevirt.io", true },
+    [KK_HCO_V1] = { "hco.kubevirt.io", "v1", "hyperconvergeds", "HyperConverged", "HyperConvergedList",
+                    "hco.kubevirt.io/v1", "/apis/hco.kubevirt.io/v1/hyperconvergeds",
+                    "hyperconvergeds.hco.kubevirt.io", true },
+    [KK_KUBEVIRT] = { "kubevirt.io", "v1", "kubevirts", "KubeVirt", "KubeVirtList", "kubevirt.io/v1",
+                      "/apis/kubevirt.io/v1/kubevirts", "kubevirts.kubevirt.io", true },
+    [KK_DATASOURCE] = { "cdi.kubevirt.io", "v1beta1", "datasources", "DataSource", "DataSourceList",
+                        "cdi.kubevirt.io/v1beta1", "/apis/cdi.kubevirt.io/v1beta1/datasources",
+                        "datasources.cdi.kubevirt.io", true },
+    [KK_PVC] = { "", "v1", "persistentvolumeclaims", "PersistentVolumeClaim", "PersistentVolumeClaimList", "v1",
+                 "/api/v1/persistentvolumeclaims", "persistentvolumeclaims", true },
+    [KK_CLUSTER_PREFERENCE] = { "instancetype.kubevirt.io", "v1beta1", "virtualmachineclusterpreferences",
+                                "VirtualMachineClusterPreference", "VirtualMachineClusterPreferenceList",
+                                "instancetype.kubevirt.io/v1beta1",
+                                "/apis/instancetype.kubevirt.io/v1beta1/virtualmachineclusterpreferences",
+                                "virtualmachineclusterpreferences.instancetype.kubevirt.io", false },
+    [KK_PREFERENCE] = { "instancetype.kubevirt.io", "v1beta1", "virtualmachinepreferences",
+                        "VirtualMachinePreference", "VirtualMachinePreferenceList", "instancetype.kubevirt.io/v1beta1",
+                        "/apis/instancetype.kubevirt.io/v1beta1/virtualmachinepreferences",
+                        "virtualmachinepreferences.instancetype.kubevirt.io", true },
+};
+
+const struct kube_kind *kube_kinds(size_t *n)
+{
+    if (n)
+        *n = KK_COUNT;
+    return kinds;
+}
+
+/* ---- pruning -------------------------------------------------------------------------------- */
+
+/* The fields each kind keeps besides metadata.name/namespace, as paths from the object's root
+ * (NULL-terminated segment lists). Only what cluster.c reads. */
+#define P(...) ((const char *const[]){ __VA_ARGS__, NULL })
+static const char *const *const node_paths[] = {
+    P("metadata", "labels"), P("spec", "taints"), P("spec", "unschedulable"),
+    P("status", "nodeInfo", "architecture"), NULL,
+};
+static const char *const *const hco_paths[] = {
+    P("spec", "featureGates", "enableMultiArchBootImageImport"),
+    P("spec", "workloadSources", "enableMultiArchBootImageImport"),
+    P("spec", "workloads", "nodePlacement"),
+    P("spec", "deployment", "nodePlacements", "workload"),
+    P("status", "nodeInfo", "defaultWorkloadArchitecture"), NULL,
+};
+static const char *const *const kubevirt_paths[] = {
+    P("spec", "configuration", "developerConfiguration", "featureGates"),
+    P("status", "defaultArchitecture"), NULL,
+};
+static const char *const *const datasource_paths[] = {
+    P("metadata", "labels", LABEL_IMAGE_ARCH), P("spec", "source", "dataSource"), NULL,
+};
+static const char *const *const pvc_paths[] = {
+    P("metadata", "labels", LABEL_IMAGE_ARCH), P("metadata", "annotations", ANNOT_CDI_IMAGE_ARCH), NULL,
+};
+static const char *const *const preference_paths[] = {
+    P("spec", "requirements", "architecture"), P("spec", "preferredArchitecture"), NULL,
+};
+#undef P
+
+static const char *const *const *kind_paths(unsigned kind)
+{
+    switch (kind) {
+    case KK_NODE: return node_paths;
+    case KK_HCO_V1BETA1:
+    case KK_HCO_V1: return hco_paths;
+    case KK_KUBEVIRT: return kubevirt_paths;
+    case KK_DATASOURCE: return datasource_paths;
+    case KK_PVC: return pvc_paths;
+    default: return preference_paths;
+    }
+}
+
+/* A member that is present and not JSON null. */
+static const cJSON *member(const cJSON *obj, const char *key)
+{
+    const cJSON *m = cJSON_IsObject(obj) ? cJSON_GetObjectItemCaseSensitive(obj, key) : NULL;
+    return cJSON_IsNull(m) ? NULL : m;
+}
+
+/* The object member `key` of `dst`, made when absent. NULL on allocation failure. */
+static cJSON *child_object(cJSON *dst, const char *key)
+{
+    cJSON *c = cJSON_GetObjectItemCaseSensitive(dst, key);
+    if (c)
+        return c;
+    c = cJSON_CreateObject();
+    if (c && !cJSON_AddItemToObject(dst, key, c)) {
+        cJSON_Delete(c);
+        return NULL;
+    }
+    return c;
+}
+
+/* Copy the value at `path` of `src` into `dst` at the same path, making intermediate objects.
+ * An intermediate that is not an object is copied whole (so the builder sees and refuses it);
+ * an absent or null value copies nothing. Sets *copied when something was copied. */
+static enum ag_result copy_path(const cJSON *src, cJSON *dst, const char *const *path, bool *copied)
+{
+    const cJSON *v = member(src, path[0]);
+    if (!v)
+        return AG_OK;
+    if (path[1] && cJSON_IsObject(v)) {
+        /* make the intermediate only once something below it is copied */
+        bool below = false;
+        cJSON *existing = cJSON_GetObjectItemCaseSensitive(dst, path[0]);
+        cJSON *tmp = existing ? existing : cJSON_CreateObject();
+        if (!tmp)
+            return AG_ENOMEM;
+        enum ag_result r = copy_path(v, tmp, path + 1, &below);
+        if (r != AG_OK || !below) {
+            if (!existing)
+                cJSON_Delete(tmp);
+            return r;
+        }
+        if (!existing && !cJSON_AddItemToObject(dst, path[0], tmp)) {
+            cJSON_Delete(tmp);
+            return AG_ENOMEM;
+        }
+        *copied = true;
+        return AG_OK;
+    }
+    if (cJSON_GetObjectItemCaseSensitive(dst, path[0]))
+        return AG_OK;   /* already copied whole by an earlier path */
+    cJSON *dup = cJSON_Duplicate(v, true);
+    if (!dup)
+        return AG_ENOMEM;
+    if (!cJSON_AddItemToObject(dst, path[0], dup)) {
+        cJSON_Delete(dup);
+        return AG_ENOMEM;
+    }
+    *copied = true;
+    return AG_OK;
+}
+
+/* An estimate of the memory a JSON value holds; stops counting past `limit`. */
+static size_t json_size(const cJSON *j, size_t limit)
+{
+    size_t n = 0;
+    for (const cJSON *c = j; c && n <= limit; c = c->next) {
+        n += sizeof *c;
+        if (c->string)
+            n += strlen(c->string) + 1;
+        if (c->valuestring)
+            n += strlen(c->valuestring) + 1;
+        if (c->child)
+            n += json_size(c->child, limit - (n < limit ? n : limit));
+    }
+    return n;
+}
+
+static enum ag_result prune_fail(char *err, size_t errlen, const struct kube_kind *k, const char *ns,
+                                 const char *name, const char *why)
+{
+    if (err && errlen)
+        snprintf(err, errlen, "%s %s%s%s: %s", k->kind, ns ? ns : "", ns ? "/" : "", name ? name : "(unnamed)",
+                 why);
+    return AG_EINVAL;
+}
+
+enum ag_result kube_prune(unsigned kind, const cJSON *obj, cJSON **out, char *err, size_t errlen)
+{
+    enum ag_result r = AG_ENOMEM;
+    cJSON *p = NULL, *meta;
+    bool copied = false;
+
+    *out = NULL;
+    if (err && errlen)
+        err[0] = '\0';
+    if (kind >= KK_COUNT)
+        return AG_EINVAL;
+    const struct kube_kind *k = &kinds[kind];
+    if (!cJSON_IsObject(obj))
+        return prune_fail(err, errlen, k, NULL, NULL, "not a JSON object");
+    const cJSON *jmeta = member(obj, "metadata");
+    const cJSON *jname = member(jmeta, "name"), *jns = member(jmeta, "namespace");
+    const char *name = cJSON_IsString(jname) ? jname->valuestring : NULL;
+    const char *ns = cJSON_IsString(jns) ? jns->valuestring : NULL;
+    if (!cJSON_IsObject(jmeta))
+        return prune_fail(err, errlen, k, NULL, NULL, "metadata: missing or not an object");
+    if (!name || !*name)
+        return prune_fail(err, errlen, k, ns, NULL, "metadata.name: missing or not a string");
+    if (k->namespaced && (!ns || !*ns))
+        return prune_fail(err, errlen, k, NULL, name, "metadata.namespace: missing or not a string");
+
+    if (kind == KK_PVC) {
+        /* a label or annotation map of the wrong type is kept, for the builder to refuse */
+        const cJSON *labels = member(jmeta, "labels"), *annots = member(jmeta, "annotations");
+        bool by_label = labels && (!cJSON_IsObject(labels) || member(labels, LABEL_IMAGE_ARCH));
+        bool by_annot = annots && (!cJSON_IsObject(annots) || member(annots, ANNOT_CDI_IMAGE_ARCH));
+        if (!by_label && !by_annot)
+            return AG_OK;   /* says nothing about its image: not kept */
+    }
+
+    if (!(p = cJSON_CreateObject()) || !cJSON_AddStringToObject(p, "apiVersion", k->api_version) ||
+        !cJSON_AddStringToObject(p, "kind", k->kind) || !(meta = child_object(p, "metadata")) ||
+        !cJSON_AddStringToObject(meta, "name", name) ||
+        (k->namespaced && !cJSON_AddStringToObject(meta, "namespace", ns)))
+        goto out;
+    for (const char *const *const *path = kind_paths(kind); *path; path++)
+        if ((r = copy_path(obj, p, *path, &copied)) != AG_OK)
+            goto out;
+    if (json_size(p, KUBE_MAX_OBJECT) > KUBE_MAX_OBJECT) {
+        if (err && errlen)
+            snprintf(err, errlen, "%s %s%s%s: larger than %u bytes after pruning", k->kind, ns ? ns : "",
+                     ns ? "/" : "", name, KUBE_MAX_OBJECT);
+        r = AG_ETOOBIG;
+        goto out;
+    }
+    *out = p;
+    p = NULL;
+    r = AG_OK;
+out:
+    if (r == AG_ENOMEM && err && errlen)
+        snprintf(err, errlen, "%s %s: out of memory", k->kind, name);
+    cJSON_Delete(p);
+    return r;
+}
+
+/* ---- maps ----------------------------------------------------------------------------------- */
+
+struct entry {
+    struct entry *next;
+    uint64_t hash;
+    cJSON *obj;
+    bool refused;           /* the builder refused this version (logged once) */
+    char key[];             /* "ns/name" */
+};
+
+struct kube_map {
+    struct entry **slots;
+    size_t cap, n;          /* cap: a power of two, or 0 */
+};
+
+static uint64_t hash_key(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+struct kube_map *kube_map_new(void)
+{
+    return mem_calloc(1, sizeof(struct kube_map));
+}
+
+void kube_map_free(struct kube_map *m)
+{
+    if (!m)
+        return;
+    for (size_t i = 0; i < m->cap; i++) {
+        struct entry *e = m->slots[i];
+        while (e) {
+            struct entry *nx = e->next;
+            cJSON_Delete(e->obj);
+            mem_free(e);
+            e = nx;
+        }
+    }
+    mem_free(m->slots);
+    mem_free(m);
+}
+
+size_t kube_map_count(const struct kube_map *m)
+{
+    return m ? m->n : 0;
+}
+
+static struct entry **map_find(const struct kube_map *m, const char *key, uint64_t h)
+{
+    if (!m->cap)
+        return NULL;
+    struct entry **pp = &m->slots[h & (m->cap - 1)];
+    while (*pp && ((*pp)->hash != h || strcmp((*pp)->key, key) != 0))
+        pp = &(*pp)->next;
+    return *pp ? pp : NULL;
+}
+
+static bool map_grow(struct kube_map *m)
+{
+    size_t ncap = m->cap ? m->cap * 2 : 64;
+    struct entry **ns = mem_calloc(ncap, sizeof *ns);
+    if (!ns)
+        return false;
+    for (size_t i = 0; i < m->cap; i++) {
+        struct entry *e = m->slots[i];
+        while (e) {
+            struct entry *nx = e->next;
+            size_t j = (size_t)e->hash & (ncap - 1);
+            e->next = ns[j];
+            ns[j] = e;
+            e = nx;
+        }
+    }
+    mem_free(m->slots);
+    m->slots = ns;
+    m->cap = ncap;
+    return true;
+}
+
+/* Put `obj` (taken over, also on failure) under `key`; *changed: differs from what was there. */
+static enum ag_result map_put(struct kube_map *m, const char *key, cJSON *obj, bool *changed)
+{
+    uint64_t h = hash_key(key);
+    struct entry **pp = map_find(m, key, h);
+    if (pp) {
+        struct entry *e = *pp;
+        if (cJSON_Compare(e->obj, obj, true)) {
+            cJSON_Delete(obj);
+            *changed = false;
+            return AG_OK;
+        }
+        cJSON_Delete(e->obj);
+        e->obj = obj;
+        e->refused = false;
+        *changed = true;
+        return AG_OK;
+    }
+    if (m->n >= KUBE_MAX_OBJECTS) {
+        cJSON_Delete(obj);
+        return AG_ETOOBIG;
+    }
+    if ((m->n + 1) * 4 > m->cap * 3 && !map_grow(m)) {
+        cJSON_Delete(obj);
+        return AG_ENOMEM;
+    }
+    size_t klen = strlen(key);
+    struct entry *e = mem_malloc(sizeof *e + klen + 1);
+    if (!e) {
+        cJSON_Delete(obj);
+        return AG_ENOMEM;
+    }
+    memcpy(e->key, key, klen + 1);
+    e->hash = h;
+    e->obj = obj;
+    e->refused = false;
+    size_t j = (size_t)h & (m->cap - 1);
+    e->next = m->slots[j];
+    m->slots[j] = e;
+    m->n++;
+    *changed = true;
+    return AG_OK;
+}
+
+static bool map_del(struct kube_map *m, const char *key)
+{
+    struct entry **pp = map_find(m, key, hash_key(key));
+    if (!pp)
+        return false;
+    struct entry *e = *pp;
+    *pp = e->next;
+    cJSON_Delete(e->obj);
+    mem_free(e);
+    m->n--;
+    return true;
+}
+
+/* "ns/name" of an object of `kind` ("/name" when cluster-scoped); false when it has no usable
+ * name (or namespace) or the key does not fit. */
+static bool object_key(unsigned kind, const cJSON *obj, char *key, size_t keylen)
+{
+    const cJSON *meta = member(obj, "metadata");
+    const cJSON *jname = member(meta, "name"), *jns = member(meta, "namespace");
+    if (!cJSON_IsString(jname) || !*jname->valuestring)
+        return false;
+    const char *ns = "";
+    if (kinds[kind].namespaced) {
+        if (!cJSON_IsString(jns) || !*jns->valuestring)
+            return false;
+        ns = jns->valuestring;
+    }
+    int n = snprintf(key, keylen, "%s/%s", ns, jname->valuestring);
+    return n > 0 && (size_t)n < keylen;
+}
+
+#define KEY_MAX 512     /* namespace (63) + "/" + name (253) fit with room */
+
+enum ag_result kube_map_add(struct kube_map *m, unsigned kind, const cJSON *obj, char *err, size_t errlen)
+{
+    cJSON *p = NULL;
+    char key[KEY_MAX];
+    bool changed;
+    enum ag_result r = kube_prune(kind, obj, &p, err, errlen);
+    if (r != AG_OK || !p)
+        return r;
+    if (!object_key(kind, p, key, sizeof key)) {
+        cJSON_Delete(p);
+        if (err && errlen)
+            snprintf(err, errlen, "%s: name or namespace too long", kinds[kind].kind);
+        return AG_EINVAL;
+    }
+    r = map_put(m, key, p, &changed);
+    if (r != AG_OK && err && errlen)
+        snprintf(err, errlen, "%s %s: %s", kinds[kind].kind, key,
+                 r == AG_ENOMEM ? "out of memory" : "too many objects");
+    return r;
+}
+
+const cJSON *kube_map_get(const struct kube_map *m, const char *key)
+{
+    if (!m || !key)
+        return NULL;
+    struct entry **pp = map_find(m, key, hash_key(key));
+    return pp ? (*pp)->obj : NULL;
+}
+
+/* ---- the store ------------------------------------------------------------------------------ */
+
+struct kube_store {
+    pthread_mutex_t lock;
+    struct kube_map *maps[KK_COUNT];
+    cJSON *catalog;
+};
+
+struct kube_store *kube_store_new(void)
+{
+    struct kube_store *s = mem_calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    for (unsigned i = 0; i < KK_COUNT; i++) {
+        if (!(s->maps[i] = kube_map_new())) {
+            for (unsigned j = 0; j < i; j++)
+                kube_map_free(s->maps[j]);
+            mem_free(s);
+            return NULL;
+        }
+    }
+    pthread_mutex_init(&s->lock, NULL);
+    return s;
+}
+
+void kube_store_free(struct kube_store *s)
+{
+    if (!s)
+        return;
+    for (unsigned i = 0; i < KK_COUNT; i++)
+        kube_map_free(s->maps[i]);
+    cJSON_Delete(s->catalog);
+    pthread_mutex_destroy(&s->lock);
+    mem_free(s);
+}
+
+enum ag_result kube_store_apply(struct kube_store *s, unsigned kind, enum kube_event ev, const cJSON *obj,
+                                bool *changed, char *err, size_t errlen)
+{
+    char key[KEY_MAX];
+    cJSON *p = NULL;
+    enum ag_result r = AG_OK;
+
+    *changed = false;
+    if (err && errlen)
+        err[0] = '\0';
+    if (!s || kind >= KK_COUNT)
+        return AG_EINVAL;
+    if (ev != KUBE_DELETED && (r = kube_prune(kind, obj, &p, err, errlen)) != AG_OK)
+        return r;   /* pruning (the costly part) happens outside the lock */
+    /* a deleted object's last state may be anything: only its key matters */
+    if (!object_key(kind, p ? p : obj, key, sizeof key)) {
+        cJSON_Delete(p);
+        if (err && errlen)
+            snprintf(err, errlen, "%s: no usable metadata.name%s, or too long", kinds[kind].kind,
+                     kinds[kind].namespaced ? " and metadata.namespace" : "");
+        return AG_EINVAL;
+    }
+    pthread_mutex_lock(&s->lock);
+    if (p) {
+        r = map_put(s->maps[kind], key, p, changed);
+        if (r != AG_OK && err && errlen)
+            snprintf(err, errlen, "%s %s: %s", kinds[kind].kind, key,
+                     r == AG_ENOMEM ? "out of memory" : "too many objects");
+    } else {
+        *changed = map_del(s->maps[kind], key);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return r;
+}
+
+/* Whether maps a and b hold equal objects under equal keys. */
+static bool maps_equal(const struct kube_map *a, const struct kube_map *b)
+{
+    if (a->n != b->n)
+        return false;
+    for (size_t i = 0; i < b->cap; i++)
+        for (const struct entry *e = b->slots[i]; e; e = e->next) {
+            struct entry **pp = map_find(a, e->key, e->hash);
+            if (!pp || !cJSON_Compare((*pp)->obj, e->obj, true))
+                return false;
+        }
+    return true;
+}
+
+/* Carry the "refused" marks of unchanged objects over to the new map, so a malformed object
+ * that did not change is not logged again after a relist. */
+static void carry_refused(const struct kube_map *old, struct kube_map *m)
+{
+    for (size_t i = 0; i < m->cap; i++)
+        for (struct entry *e = m->slots[i]; e; e = e->next) {
+            struct entry **pp = map_find(old, e->key, e->hash);
+            if (pp && (*pp)->refused && cJSON_Compare((*pp)->obj, e->obj, true))
+                e->refused = true;
+        }
+}
+
+bool kube_store_replace(struct kube_store *s, unsigned kind, struct kube_map *m)
+{
+    if (!s || kind >= KK_COUNT || !m) {
+        kube_map_free(m);
+        return false;
+    }
+    pthread_mutex_lock(&s->lock);
+    struct kube_map *old = s->maps[kind];
+    bool changed = !maps_equal(old, m);
+    carry_refused(old, m);
+    s->maps[kind] = m;
+    pthread_mutex_unlock(&s->lock);
+    kube_map_free(old);
+    return changed;
+}
+
+size_t kube_store_count(struct kube_store *s, unsigned kind)
+{
+    if (!s || kind >= KK_COUNT)
+        return 0;
+    pthread_mutex_lock(&s->lock);
+    size_t n = s->maps[kind]->n;
+    pthread_mutex_unlock(&s->lock);
+    return n;
+}
+
+cJSON *kube_store_get(struct kube_store *s, unsigned kind, const char *key)
+{
+    if (!s || kind >= KK_COUNT || !key)
+        return NULL;
+    pthread_mutex_lock(&s->lock);
+    const cJSON *o = kube_map_get(s->maps[kind], key);
+    cJSON *d = o ? cJSON_Duplicate(o, true) : NULL;
+    pthread_mutex_unlock(&s->lock);
+    return d;
+}
+
+enum ag_result kube_store_set_catalog(struct kube_store *s, cJSON *catalog, char *err, size_t errlen)
+{
+    char dummy[1];
+    if (!err || !errlen) {
+        err = dummy;
+        errlen = sizeof dummy;
+    }
+    err[0] = '\0';
+    if (!s) {
+        cJSON_Delete(catalog);
+        return AG_EINVAL;
+    }
+    if (catalog) {
+        /* refuse it whole here, so a build never adds half a catalog */
+        struct cluster_builder *b = cluster_builder_new();
+        enum ag_result r = b ? cluster_builder_add_catalog(b, catalog, err, errlen) : AG_ENOMEM;
+        cluster_builder_free(b);
+        if (r != AG_OK) {
+            if (r == AG_ENOMEM)
+                snprintf(err, errlen, "image catalog: out of memory");
+            cJSON_Delete(catalog);
+            return r;
+        }
+    }
+    pthread_mutex_lock(&s->lock);
+    cJSON *old = s->catalog;
+    s->catalog = catalog;
+    pthread_mutex_unlock(&s->lock);
+    cJSON_Delete(old);
+    return AG_OK;
+}
+
+/* Feed every object of one map to the builder. AG_OK unless memory ran out. */
+static enum ag_result feed_map(struct cluster_builder *b, unsigned kind, struct kube_map *m,
+                               const struct kube_map *skip, size_t *refused, char *err, size_t errlen)
+{
+    char berr[512];
+    for (size_t i = 0; i < m->cap; i++)
+        for (struct entry *e = m->slots[i]; e; e = e->next) {
+            if (skip && map_find(skip, e->key, e->hash))
+                continue;
+            enum ag_result r = cluster_builder_add(b, e->obj, berr, sizeof berr);
+            if (r == AG_OK)
+                continue;
+            if (r == AG_ENOMEM) {
+                snprintf(err, errlen, "%s", berr);
+                return r;
+            }
+            (*refused)++;
+            if (!e->refused) {
+                e->refused = true;
+                metrics_kube_count(kind, KC_REFUSED);
+                log_warn("cluster: skipping %s from kube-apiserver: %s", kinds[kind].kind, berr);
+            }
+        }
+    return AG_OK;
+}
+
+struct snapshot *kube_store_build(struct kube_store *s, size_t *refused, char *err, size_t errlen)
+{
+    char dummy[1];
+    size_t nref = 0;
+    enum ag_result r = AG_OK;
+    if (!err || !errlen) {
+        err = dummy;
+        errlen = sizeof dummy;
+    }
+    err[0] = '\0';
+    if (refused)
+        *refused = 0;
+    if (!s) {
+        snprintf(err, errlen, "no store");
+        return NULL;
+    }
+    struct cluster_builder *b = cluster_builder_new();
+    if (!b) {
+        snprintf(err, errlen, "out of memory building the snapshot");
+        return NULL;
+    }
+    pthread_mutex_lock(&s->lock);
+    for (unsigned k = 0; k < KK_COUNT && r == AG_OK; k++)
+        r = feed_map(b, k, s->maps[k], k == KK_HCO_V1BETA1 ? s->maps[KK_HCO_V1] : NULL, &nref, err, errlen);
+    if (r == AG_OK && s->catalog) {
+        char berr[512] = "";
+        /* checked by kube_store_set_catalog: only memory can fail here */
+        if (cluster_builder_add_catalog(b, s->catalog, berr, sizeof berr) != AG_OK) {
+            snprintf(err, errlen, "%s", berr);
+            r = AG_ENOMEM;
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (refused)
+        *refused = nref;
+    if (r != AG_OK) {
+        cluster_builder_free(b);
+        return NULL;
+    }
+    struct snapshot *snap = cluster_builder_finish(b);
+    if (!snap)
+        snprintf(err, errlen, "out of memory building the snapshot");
+    return snap;
+}
