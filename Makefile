@@ -4,7 +4,7 @@
 #   make run        install missing packages, make dev certificates, serve the sample cluster
 #   make test       install missing packages, build, and run every test (unit, sanitizers,
 #                   integration over TLS, fuzzing for $(FUZZ_SECONDS) s)
-#   make bench      decision benchmark (prints figures; not a test)
+#   make bench      decision and live-cluster benchmarks (print figures; not tests)
 #   make fuzz       run the fuzz target for $(FUZZ_LONG_SECONDS) s
 
 CC      ?= cc
@@ -116,8 +116,12 @@ test: deps
 	@$(MAKE) --no-print-directory B=$(B)/clang CC=$(CLANG) all $(B)/clang/unit_tests $(B)/clang/itest
 	@scripts/run-tests.sh
 
-bench: deps $(B)/bench_decide
+# Benchmarks print figures; they pass or fail nothing. BENCH_KUBE_SECONDS shortens the
+# live-cluster one (500 node events per second while reviews run).
+BENCH_KUBE_SECONDS ?= 60
+bench: deps $(B)/bench_decide $(B)/bench_kube
 	$(B)/bench_decide
+	$(B)/bench_kube $(BENCH_KUBE_SECONDS)
 
 run: deps all certs
 	$(B)/archgate serve --listen 127.0.0.1:8443 --tls-cert $(CERTS)/tls.crt --tls-key $(CERTS)/tls.key \

@@ -33,6 +33,9 @@ void itest_path(char *buf, size_t len, const char *dir, const char *name);
 /* Start `archgate serve --listen 127.0.0.1:0 --tls-cert .. --tls-key .. --cluster-state EXAMPLE
  * --cert-poll-interval 200ms <extra...>` and wait (5 s at most) until /readyz answers 200. */
 bool server_start(struct server *s, const char *cert, const char *key, const char *const *extra);
+/* Start `archgate <args>` (args without argv[0]; must make it log "serving on 127.0.0.1:PORT")
+ * and wait for the port; with wait_ready also until /readyz answers 200 (5 s at most). */
+bool server_launch(struct server *s, const char *const *args, bool wait_ready);
 /* Send `sig`, wait for the exit (10 s at most, then SIGKILL). Returns the exit status, -1 when
  * killed; *seconds (optional) is the time from the signal to the exit. */
 int server_stop(struct server *s, int sig, double *seconds);

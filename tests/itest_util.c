@@ -108,15 +108,9 @@ static unsigned short port_from_log(const char *path)
     return port;
 }
 
-bool server_start(struct server *s, const char *cert, const char *key, const char *const *extra)
+bool server_launch(struct server *s, const char *const *args, bool wait_ready)
 {
     static atomic_int seq;
-    const char *args[48] = { "serve", "--listen", "127.0.0.1:0", "--tls-cert", cert, "--tls-key", key,
-                             "--cluster-state", ITEST_EXAMPLE "/cluster", "--cert-poll-interval", "200ms" };
-    size_t n = 11;
-    for (size_t i = 0; extra && extra[i] && n < 47; i++)
-        args[n++] = extra[i];
-    args[n] = NULL;
     memset(s, 0, sizeof *s);
     snprintf(s->log, sizeof s->log, "%s/server-%d.log", itest_dir, atomic_fetch_add(&seq, 1));
     s->pid = spawn(args, NULL, s->log, s->log);
@@ -131,6 +125,8 @@ bool server_start(struct server *s, const char *cert, const char *key, const cha
         sleep_ms(10);
         s->port = port_from_log(s->log);
     }
+    if (!wait_ready && s->port)
+        return true;
     CURL *h = client_new(NULL);
     bool ready = false;
     while (s->port && h && now_s() < deadline && !ready) {
@@ -146,6 +142,17 @@ bool server_start(struct server *s, const char *cert, const char *key, const cha
         server_stop(s, SIGKILL, NULL);
     }
     return ready;
+}
+
+bool server_start(struct server *s, const char *cert, const char *key, const char *const *extra)
+{
+    const char *args[48] = { "serve", "--listen", "127.0.0.1:0", "--tls-cert", cert, "--tls-key", key,
+                             "--cluster-state", ITEST_EXAMPLE "/cluster", "--cert-poll-interval", "200ms" };
+    size_t n = 11;
+    for (size_t i = 0; extra && extra[i] && n < 47; i++)
+        args[n++] = extra[i];
+    args[n] = NULL;
+    return server_launch(s, args, true);
 }
 
 int server_stop(struct server *s, int sig, double *seconds)
