@@ -31,6 +31,7 @@ static const struct flag flags[] = {
     { "--idle-timeout", FOR_SERVE, "DURATION", "120s", "close a connection idle (or stalled) this long" },
     { "--connection-memory", FOR_SERVE, "SIZE", "64KiB", "memory limit per connection (headers and buffers)" },
     { "--shutdown-grace", FOR_SERVE, "DURATION", "10s", "on SIGTERM, time to finish requests in flight" },
+    { "--shutdown-delay", FOR_SERVE, "DURATION", "0s", "on SIGTERM, report not ready but keep serving this long first, so endpoints drain" },
     { "--cert-poll-interval", FOR_SERVE, "DURATION", "2s", "how often the certificate files are checked" },
     { "--cluster-poll-interval", FOR_SERVE, "DURATION", "2s", "how often the cluster-state folder is checked" },
     { "--check", FOR_SERVE, NULL, "off", "validate flags, certificates and cluster state, print the settings, exit" },
@@ -208,6 +209,10 @@ static enum ag_result apply(struct config *cfg, const struct flag *f, const char
         if (!config_parse_duration_ms(v, &n) || n > 3600000ull)
             return fail(err, errlen, "--shutdown-grace: want a duration up to 1h, got %s", v);
         cfg->shutdown_grace_ms = (unsigned)n;
+    } else if (strcmp(name, "--shutdown-delay") == 0) {
+        if (!config_parse_duration_ms(v, &n) || n > 3600000ull)
+            return fail(err, errlen, "--shutdown-delay: want a duration up to 1h, got %s", v);
+        cfg->shutdown_delay_ms = (unsigned)n;
     } else if (strcmp(name, "--cert-poll-interval") == 0) {
         if (!config_parse_duration_ms(v, &n) || n < 10 || n > 3600000ull)
             return fail(err, errlen, "--cert-poll-interval: want a duration from 10ms to 1h, got %s", v);
@@ -354,7 +359,8 @@ void config_usage(FILE *out)
     fputs("\nreview flags:\n", out);
     usage_section(out, FOR_REVIEW);
     fputs("\nDurations: 500ms, 10s, 2m, 1h (bare numbers are seconds). Sizes: 7MiB, 64KiB, 1048576.\n"
-          "Signals (serve): SIGHUP reloads certificate and cluster state now; SIGTERM/SIGINT stop\n"
+          "Signals (serve): SIGHUP reloads certificate and cluster state now; SIGTERM/SIGINT: report\n"
+          "not ready and keep serving for --shutdown-delay (a second signal cuts it short), then stop\n"
           "accepting, finish requests in flight within --shutdown-grace, exit 0.\n"
           "review exits 0 with the answer on stdout (allowed or denied), 2 on unusable input,\n"
           "1 when the cluster state or image catalog cannot be read.\n", out);
@@ -384,6 +390,7 @@ void config_print(const struct config *cfg, FILE *out)
     fprintf(out, "idle-timeout          %us\n", cfg->idle_timeout_s);
     fprintf(out, "connection-memory     %zu bytes\n", cfg->connection_memory);
     fprintf(out, "shutdown-grace        %ums\n", cfg->shutdown_grace_ms);
+    fprintf(out, "shutdown-delay        %ums\n", cfg->shutdown_delay_ms);
     fprintf(out, "cert-poll-interval    %ums\n", cfg->cert_poll_ms);
     fprintf(out, "cluster-poll-interval %ums\n", cfg->cluster_poll_ms);
     fprintf(out, "cluster-state         %s\n", cfg->cluster_state ? cfg->cluster_state : "(none)");

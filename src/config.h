@@ -25,6 +25,7 @@ struct config {
     unsigned idle_timeout_s;        /* per-connection idle timeout, default 120 */
     size_t connection_memory;       /* per-connection memory limit, default 64 KiB */
     unsigned shutdown_grace_ms;     /* default 10 s */
+    unsigned shutdown_delay_ms;     /* after SIGTERM: not ready but serving this long, default 0 */
     unsigned cert_poll_ms;          /* how often the certificate files are checked, default 2 s */
     unsigned cluster_poll_ms;       /* how often the cluster-state folder is checked, default 2 s */
     bool check_only;                /* --check */

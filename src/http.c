@@ -77,6 +77,7 @@ static struct {
     atomic_bool cluster_ready;
     _Atomic(unsigned (*)(void)) stale_fn;   /* seconds the cluster view is stale, 0 when fresh */
     atomic_bool stopping;
+    atomic_bool draining;       /* SIGTERM seen: /readyz 503 while the shutdown delay runs */
     atomic_bool reload_requested;
     atomic_bool watcher_quit;
     atomic_long inflight;
@@ -378,7 +379,7 @@ static enum MHD_Result answer_readyz(struct MHD_Connection *conn, struct request
     int status = 503;
     unsigned stale_s = 0;
     bool owned = false;
-    if (atomic_load(&S.stopping))
+    if (atomic_load(&S.stopping) || atomic_load(&S.draining))
         msg = stopping;
     else if (!atomic_load_explicit(&S.current, memory_order_acquire))
         msg = nocert;
@@ -681,6 +682,7 @@ enum ag_result http_start(const struct config *cfg, char *err, size_t errlen)
     }
     S.cfg = cfg;
     atomic_store(&S.stopping, false);
+    atomic_store(&S.draining, false);
     atomic_store(&S.watcher_quit, false);
     atomic_store(&S.reload_requested, false);
     atomic_store(&S.inflight, 0);
@@ -740,6 +742,11 @@ cleanup:
         teardown();
     }
     return r;
+}
+
+void http_begin_drain(void)
+{
+    atomic_store(&S.draining, true);
 }
 
 void http_stop(unsigned grace_ms)

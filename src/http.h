@@ -20,6 +20,10 @@ void http_set_cluster_ready(bool ready);
  * returns the seconds it has not been updated while a watch fails, 0 when fresh (NULL: never). */
 void http_set_stale_fn(unsigned (*fn)(void));
 
+/* SIGTERM with a shutdown delay: /readyz answers 503 ("shutting down") so the endpoints drop this
+ * replica, while every request is still served as before. */
+void http_begin_drain(void);
+
 /* Stop accepting, finish requests in flight for at most `grace_ms`, stop all threads. */
 void http_stop(unsigned grace_ms);
 

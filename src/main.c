@@ -238,8 +238,41 @@ static int cmd_serve(const struct config *cfg)
                 source_file_reload_now();
             continue;
         }
-        log_info("%s: stopping (grace %u ms)", sig == SIGTERM ? "SIGTERM" : "SIGINT", cfg->shutdown_grace_ms);
+        log_info("%s: stopping (delay %u ms, grace %u ms)", sig == SIGTERM ? "SIGTERM" : "SIGINT",
+                 cfg->shutdown_delay_ms, cfg->shutdown_grace_ms);
         break;
+    }
+    if (cfg->shutdown_delay_ms) {
+        /* Not ready, still serving, while the endpoints controller and kube-apiserver stop sending
+         * here; SIGHUP is ignored now, another SIGTERM/SIGINT ends the delay early. */
+        http_begin_drain();
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += cfg->shutdown_delay_ms / 1000;
+        until.tv_nsec += (long)(cfg->shutdown_delay_ms % 1000) * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        for (;;) {
+            struct timespec now, left;
+            clock_gettime(CLOCK_REALTIME, &now);
+            left.tv_sec = until.tv_sec - now.tv_sec;
+            left.tv_nsec = until.tv_nsec - now.tv_nsec;
+            if (left.tv_nsec < 0) {
+                left.tv_sec--;
+                left.tv_nsec += 1000000000L;
+            }
+            if (left.tv_sec < 0)
+                break;
+            int sig = sigtimedwait(&set, NULL, &left);
+            if (sig == SIGTERM || sig == SIGINT) {
+                log_info("second signal: ending the shutdown delay early");
+                break;
+            }
+            if (sig < 0 && errno == EAGAIN)
+                break;
+        }
     }
     rc = 0;
 out:

@@ -105,6 +105,40 @@ static void test_sigterm_idle_connections(void)
         curl_easy_cleanup(h[i]);
 }
 
+/* --shutdown-delay: after SIGTERM, /readyz answers 503 while admission requests are still served;
+ * then the process drains and exits 0. */
+static void test_shutdown_delay(void)
+{
+    char cert[600], key[600];
+    itest_path(cert, sizeof cert, itest_base, "tls.crt");
+    itest_path(key, sizeof key, itest_base, "tls.key");
+    const char *extra[] = { "--shutdown-delay", "1500ms", "--shutdown-grace", "2s", NULL };
+    struct server s;
+    CU_ASSERT_FATAL(server_start(&s, cert, key, extra));
+    kill(s.pid, SIGTERM);
+    sleep_ms(300);
+    CURL *h = client_new(NULL);
+    struct reply r;
+    memset(&r, 0, sizeof r);
+    CU_ASSERT_TRUE(https(h, s.port, "GET", "/readyz", NULL, NULL, 0, &r));
+    CU_ASSERT_EQUAL(r.status, 503);
+    CU_ASSERT_TRUE(r.body && strstr(r.body, "shutting down"));
+    reply_free(&r);
+    size_t len;
+    char *review = review_with_uid("delay-1", &len);
+    memset(&r, 0, sizeof r);
+    CU_ASSERT_TRUE(https(h, s.port, "POST", "/validate", "application/json", review, len, &r));
+    CU_ASSERT_EQUAL(r.status, 200);
+    CU_ASSERT_TRUE(r.body && strstr(r.body, "\"uid\":\"delay-1\""));
+    reply_free(&r);
+    mem_free(review);
+    curl_easy_cleanup(h);
+    double took = 0;
+    CU_ASSERT_EQUAL(server_stop(&s, 0, &took), 0);   /* signal 0: just wait for the exit */
+    CU_ASSERT(took > 0.8 && took < 4.0);
+}
+
 UNIT_SUITE("itest_stop", NULL, NULL,
            { "SIGTERM: requests in flight answered 200, exit 0", test_sigterm_in_flight },
+           { "--shutdown-delay: not ready but serving, then exit 0", test_shutdown_delay },
            { "SIGTERM: idle keep-alive connections do not hold the grace", test_sigterm_idle_connections })

@@ -26,6 +26,7 @@ static void test_defaults(void)
     CU_ASSERT_EQUAL(c.max_body, 7u * 1024 * 1024);
     CU_ASSERT_EQUAL(c.idle_timeout_s, 120);
     CU_ASSERT_EQUAL(c.shutdown_grace_ms, 10000);
+    CU_ASSERT_EQUAL(c.shutdown_delay_ms, 0);
     CU_ASSERT(c.threads >= 1);
     CU_ASSERT_EQUAL(c.policy.multi_arch, MULTI_ARCH_AUTO);
     CU_ASSERT_EQUAL(c.policy.unknown_image, UNKNOWN_IMAGE_WARN);
@@ -83,6 +84,8 @@ static void test_review_flags(void)
                                 "--max-staleness", "30s"), AG_OK);
     CU_ASSERT_TRUE(c.in_cluster);
     CU_ASSERT_EQUAL(c.max_staleness_ms, 30000);
+    CU_ASSERT_EQUAL_FATAL(PARSE(c, err, "serve", "--tls-cert", "c", "--tls-key", "k", "--shutdown-delay", "10s"), AG_OK);
+    CU_ASSERT_EQUAL(c.shutdown_delay_ms, 10000);
     /* serve-only flags are refused by review, and review-only flags by serve */
     CU_ASSERT_EQUAL(PARSE(c, err, "review", "--tls-cert", "x"), AG_EINVAL);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "not a flag of review"));
@@ -132,6 +135,7 @@ static void test_malformed(void)
         { { "serve", "--tls-cert=c", "--tls-key=k", "--cluster-state=d", "--in-cluster" }, "choose one source" },
         { { "review", "--kubeconfig", "kc", "--cluster-state", "d" }, "choose one source" },
         { { "serve", "--tls-cert", "c", "--tls-key", "k", "--max-staleness=0s" }, "--max-staleness" },
+        { { "serve", "--tls-cert", "c", "--tls-key", "k", "--shutdown-delay=2h" }, "--shutdown-delay" },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *argv[8] = { "archgate" };
@@ -187,7 +191,7 @@ static void test_usage_lists_every_flag(void)
         "--idle-timeout", "--connection-memory", "--shutdown-grace", "--cert-poll-interval",
         "--cluster-poll-interval", "--check", "--cluster-state", "--image-catalog", "--multi-arch",
         "--unknown-image", "--mutate", "--log-level", "--log-format", "--kubeconfig", "--in-cluster",
-        "--max-staleness",
+        "--max-staleness", "--shutdown-delay",
     };
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         CU_ASSERT_PTR_NOT_NULL(strstr(buf, names[i]));
