@@ -45,6 +45,8 @@ struct ctx {
 
     struct census census;
     archset e, h;
+
+    enum reason_class rc_cause, rc_warn, rc_patch;  /* the first reason of each kind */
     const char *census_text;    /* lazily built */
 };
 
@@ -157,6 +159,12 @@ static const char *fit_warning(struct pool *pool, const char *w)
     while (cut > 0 && ((unsigned char)w[cut] & 0xC0) == 0x80)
         cut--;
     return pool_printf(pool, "%.*s...", (int)cut, w);
+}
+
+static void note(enum reason_class *slot, enum reason_class rc)
+{
+    if (*slot == RC_NONE)
+        *slot = rc;
 }
 
 static enum ag_result add_warning(struct ctx *c, const char *w)
@@ -337,6 +345,7 @@ static enum ag_result validate(struct ctx *c)
     char abuf[128];
 
     if (c->r_invalid) {
+        note(&c->rc_cause, RC_UNSUPPORTED_ARCH);
         r = add_cause(c, field(c, "architecture"),
                       pool_printf(c->pool, "architecture \"%s\" is not supported (use amd64, arm64 or s390x)",
                                   vm->arch));
@@ -344,6 +353,7 @@ static enum ag_result validate(struct ctx *c)
             return r;
     }
     if (vm->annot_archs && c->i_bad) {
+        note(&c->rc_cause, RC_BAD_ANNOTATION);
         r = add_cause(c, pool_printf(c->pool, "metadata.annotations[%s]", ANNOT_IMAGE_ARCHS),
                       pool_printf(c->pool, "annotation %s \"%s\" is not a comma list of architectures",
                                   ANNOT_IMAGE_ARCHS, vm->annot_archs));
@@ -359,6 +369,7 @@ static enum ag_result validate(struct ctx *c)
             sb_add(&b, c->imgs[k].desc);
         }
         sb_add(&b, "; one VM cannot boot images of different architectures");
+        note(&c->rc_cause, RC_DISKS_DISAGREE);
         r = add_cause(c, field(c, "volumes"), sb_done(&b));
         if (r != AG_OK)
             return r;
@@ -368,6 +379,7 @@ static enum ag_result validate(struct ctx *c)
 
     /* 1. R contradicts the image. */
     if (c->r != ARCH_NONE && use_i && !arch_in(c->i, c->r)) {
+        note(&c->rc_cause, RC_IMAGE_ARCH_MISMATCH);
         r = add_cause(c, field(c, "architecture"),
                       pool_printf(c->pool, "architecture %s does not match the boot image: %s is built for %s",
                                   arch_name(c->r), c->image_text, arch_set_format(c->i, abuf, sizeof abuf)));
@@ -377,6 +389,7 @@ static enum ag_result validate(struct ctx *c)
 
     /* 2. The user's kubernetes.io/arch node selector contradicts R. */
     if (vm->sel_arch && c->r != ARCH_NONE && arch_parse(vm->sel_arch) != c->r) {
+        note(&c->rc_cause, RC_NODE_SELECTOR_CONFLICT);
         r = add_cause(c, field(c, "nodeSelector"),
                       pool_printf(c->pool, "nodeSelector %s=%s contradicts architecture %s; "
                                   "KubeVirt would schedule the VM on %s nodes",
@@ -393,6 +406,7 @@ static enum ag_result validate(struct ctx *c)
         if (!d)
             return AG_ENOMEM;
         if (c->h & c->i) {
+            note(&c->rc_warn, RC_CORDONED_ONLY);
             r = add_warning(c, pool_printf(c->pool, "%s can only run on cordoned or not-ready nodes (%s)",
                                            c->image_text, d));
         } else {
@@ -400,6 +414,7 @@ static enum ag_result validate(struct ctx *c)
             const char *runs = archs_text(c->pool, c->i, " or ");
             if (!built || !runs)
                 return AG_ENOMEM;
+            note(&c->rc_cause, RC_NO_NODE_FOR_IMAGE);
             r = add_cause(c, field(c, "volumes"),
                           pool_printf(c->pool, "%s is built for %s, but no eligible node runs %s (%s)",
                                       c->image_text, built, runs, d));
@@ -413,13 +428,16 @@ static enum ag_result validate(struct ctx *c)
         const char *d = census_text(c);
         if (!d)
             return AG_ENOMEM;
-        if (arch_in(c->h, c->r))
+        if (arch_in(c->h, c->r)) {
+            note(&c->rc_warn, RC_CORDONED_ONLY);
             r = add_warning(c, pool_printf(c->pool, "architecture %s can only run on cordoned or not-ready nodes (%s)",
                                            arch_name(c->r), d));
-        else
+        } else {
+            note(&c->rc_cause, RC_NO_NODE_FOR_ARCH);
             r = add_cause(c, field(c, "architecture"),
                           pool_printf(c->pool, "architecture %s is requested, but no eligible node runs %s (%s)",
                                       arch_name(c->r), arch_name(c->r), d));
+        }
         if (r != AG_OK)
             return r;
     }
@@ -428,6 +446,7 @@ static enum ag_result validate(struct ctx *c)
     if (!c->i_known && !c->i_bad && c->r == ARCH_NONE && !c->r_invalid) {
         switch (c->p->unknown_image) {
         case UNKNOWN_IMAGE_WARN:
+            note(&c->rc_warn, RC_UNKNOWN_IMAGE);
             r = add_warning(c, pool_strdup(c->pool, "the boot image architecture is unknown; "
                                            "the VM may be scheduled on a node that cannot boot it"));
             break;
@@ -435,6 +454,7 @@ static enum ag_result validate(struct ctx *c)
             const char *which = c->unknown ? sb_done(c->unknown) : "";
             if (!which)
                 return AG_ENOMEM;
+            note(&c->rc_cause, RC_UNKNOWN_IMAGE);
             r = add_cause(c, field(c, "volumes"),
                           pool_printf(c->pool, "the boot image architecture is unknown (%s) and unknown images are "
                                       "refused; label the DataSource or PVC with %s or set %s.architecture",
@@ -506,6 +526,7 @@ static enum ag_result mutate(struct ctx *c)
         const char *path = pool_printf(c->pool, "%s/nodeSelector", c->ptr);
         if (!path)
             return AG_ENOMEM;
+        note(&c->rc_patch, RC_PINNED);
         r = patch_add(pt, PATCH_ADD, path, LABEL_ARCH, tname);
         if (r != AG_OK)
             return r;
@@ -514,6 +535,7 @@ static enum ag_result mutate(struct ctx *c)
         const char *path = base ? patch_pointer_join(c->pool, base, LABEL_ARCH) : NULL;
         if (!path)
             return AG_ENOMEM;
+        note(&c->rc_patch, RC_PINNED);
         r = patch_add(pt, PATCH_ADD, path, NULL, tname);
         if (r != AG_OK)
             return r;
@@ -524,6 +546,7 @@ static enum ag_result mutate(struct ctx *c)
         const char *path = pool_printf(c->pool, "%s/architecture", c->ptr);
         if (!path)
             return AG_ENOMEM;
+        note(&c->rc_patch, RC_PINNED);
         r = patch_add(pt, PATCH_ADD, path, NULL, tname);
         if (r != AG_OK)
             return r;
@@ -551,6 +574,7 @@ static enum ag_result mutate(struct ctx *c)
         const char *path = pool_printf(c->pool, "/spec/dataVolumeTemplates/%d/spec/sourceRef/name", im->dvt_index);
         if (!path)
             return AG_ENOMEM;
+        c->rc_patch = RC_SIBLING_SWITCH;
         r = patch_add(pt, PATCH_REPLACE, path, NULL, sib_name);
         if (r == AG_ETOOBIG)
             break;
@@ -605,6 +629,7 @@ static enum ag_result stale_warning(struct ctx *c)
 {
     if (!c->in->stale_seconds)
         return AG_OK;
+    note(&c->rc_warn, RC_STALE_VIEW);
     return add_warning(c, pool_printf(c->pool, "archgate's view of the cluster is %u s old (a watch keeps "
                                       "failing); this answer may be out of date", c->in->stale_seconds));
 }
@@ -669,6 +694,7 @@ enum ag_result decide_review(const struct decide_input *in, const struct snapsho
     if (r != AG_OK)
         goto done;
     if (!c.multi && s->heterogeneous) {
+        note(&c.rc_warn, RC_HETEROGENEOUS);
         r = add_warning(&c, pool_strdup(pool, "workload nodes span several architectures but "
                                         "multi-architecture boot images are disabled"));
         if (r != AG_OK)
@@ -677,7 +703,25 @@ enum ag_result decide_review(const struct decide_input *in, const struct snapsho
     out->cls = out->patch.n ? VC_MUTATED : out->nwarnings ? VC_WARNED : VC_ALLOWED;
     r = AG_OK;
 done:
+    if (r == AG_OK)
+        out->reason_class = out->cls == VC_DENIED ? c.rc_cause : out->cls == VC_MUTATED ? c.rc_patch
+                    : out->cls == VC_WARNED ? c.rc_warn : RC_NONE;
     return r;
+}
+
+const char *reason_class_name(enum reason_class r)
+{
+    static const char *const names[RC_COUNT] = {
+        [RC_NONE] = "none", [RC_UNSUPPORTED_ARCH] = "unsupported_architecture",
+        [RC_BAD_ANNOTATION] = "bad_annotation", [RC_DISKS_DISAGREE] = "disks_disagree",
+        [RC_IMAGE_ARCH_MISMATCH] = "image_architecture_mismatch",
+        [RC_NODE_SELECTOR_CONFLICT] = "node_selector_conflict", [RC_NO_NODE_FOR_IMAGE] = "no_node_for_image",
+        [RC_NO_NODE_FOR_ARCH] = "no_node_for_architecture", [RC_UNKNOWN_IMAGE] = "unknown_image",
+        [RC_CORDONED_ONLY] = "cordoned_nodes_only", [RC_HETEROGENEOUS] = "heterogeneous_multiarch_off",
+        [RC_STALE_VIEW] = "stale_cluster_view", [RC_PINNED] = "pinned_architecture",
+        [RC_SIBLING_SWITCH] = "switched_datasource", [RC_UNREADABLE_VM] = "unreadable_vm",
+    };
+    return r >= 0 && r < RC_COUNT && names[r] ? names[r] : "none";
 }
 
 const char *verdict_class_name(enum verdict_class c)

@@ -46,6 +46,16 @@ enum verdict_class {
     VC_COUNT
 };
 
+/* The main reason of an answer, for metrics: the first cause of a denial, the first change of a
+ * patch (a DataSource switch over a pinned architecture), the first warning of an allowed VM. */
+enum reason_class {
+    RC_NONE = 0,
+    RC_UNSUPPORTED_ARCH, RC_BAD_ANNOTATION, RC_DISKS_DISAGREE, RC_IMAGE_ARCH_MISMATCH,
+    RC_NODE_SELECTOR_CONFLICT, RC_NO_NODE_FOR_IMAGE, RC_NO_NODE_FOR_ARCH, RC_UNKNOWN_IMAGE,
+    RC_CORDONED_ONLY, RC_HETEROGENEOUS, RC_STALE_VIEW, RC_PINNED, RC_SIBLING_SWITCH, RC_UNREADABLE_VM,
+    RC_COUNT
+};
+
 #define VERDICT_MAX_CAUSES 8
 #define VERDICT_MAX_WARNINGS 8
 #define WARNING_MAX_LEN 120     /* every warning is shorter than this */
@@ -58,6 +68,7 @@ struct cause {
 
 struct verdict {
     enum verdict_class cls;
+    enum reason_class reason_class;   /* the main reason, for metrics */
     bool allowed;
     int code;                   /* 422 when denied */
     const char *reason;         /* "Invalid" when denied */
@@ -79,6 +90,7 @@ bool decide_multi_arch_enabled(const struct snapshot *s, const struct policy *p)
 enum ag_result decide_review(const struct decide_input *in, const struct snapshot *s,
                              const struct policy *p, struct pool *pool, struct verdict *out);
 
-const char *verdict_class_name(enum verdict_class c);  /* "allowed", "warned", ... */
+const char *verdict_class_name(enum verdict_class c);
+const char *reason_class_name(enum reason_class r);   /* "no_node_for_image", ... */  /* "allowed", "warned", ... */
 
 #endif

@@ -362,6 +362,8 @@ static enum MHD_Result answer_admission(struct MHD_Connection *conn, struct requ
     }
     double secs = elapsed_s(&rq->start);
     metrics_observe(rq->ep, status, res.cls, secs);
+    if (status == 200)
+        metrics_reason(rq->ep, res.cls, res.reason);
     log_request(mutate ? "mutate" : "validate", res.uid, res.kind, res.ns, res.name, res.operation,
                 status == 200 ? verdict_class_name(res.cls) : "error", status, (long)(secs * 1e6));
     webhook_result_free(&res);

@@ -201,6 +201,7 @@ static int cmd_serve(const struct config *cfg)
         }
         source = SOURCE_KUBE;
         http_set_stale_fn(source_kube_stale_seconds);
+        metrics_set_stale_fn(source_kube_stale_seconds);
     } else {
         if (source_file_load(cfg->cluster_state, cfg->image_catalog, &snap, err, sizeof err) != AG_OK) {
             log_error("cluster state: %s", err);

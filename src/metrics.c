@@ -54,6 +54,22 @@ struct kube_slot {
 };
 static struct kube_slot kube_slots[METRICS_KUBE_SLOTS];
 
+static atomic_ullong reasons[EP_COUNT][VC_COUNT][RC_COUNT];
+static _Atomic(unsigned (*)(void)) stale_fn;
+
+void metrics_reason(enum endpoint ep, enum verdict_class cls, enum reason_class reason)
+{
+    if ((ep != EP_VALIDATE && ep != EP_MUTATE) || (int)cls < 0 || cls >= VC_COUNT || (int)reason < 0 ||
+        reason >= RC_COUNT)
+        return;
+    atomic_fetch_add_explicit(&reasons[ep][cls][reason], 1, memory_order_relaxed);
+}
+
+void metrics_set_stale_fn(unsigned (*fn)(void))
+{
+    atomic_store(&stale_fn, fn);
+}
+
 static size_t code_index(int status)
 {
     for (size_t i = 0; i < NCODES; i++)
@@ -212,9 +228,25 @@ static void render_cluster(struct out *o, const struct snapshot *snap, const str
                 out_printf(o, "archgate_nodes{architecture=\"%s\",eligible=\"false\"} %u\n", name, other);
         }
     }
-    family(o, "archgate_datasources", "gauge", "DataSources in the current cluster snapshot.");
-    if (snap)
-        out_printf(o, "archgate_datasources %zu\n", snap->ndatasources);
+    family(o, "archgate_datasources", "gauge",
+           "DataSources in the current cluster snapshot by the architecture of their label "
+           "(none: architecture-agnostic or unlabelled).");
+    if (snap) {
+        size_t per[ARCH_COUNT + 1] = { 0 };
+        for (size_t i = 0; i < snap->ndatasources; i++) {
+            int a = snap->datasources[i].label_arch;
+            per[a >= 0 && a < ARCH_COUNT ? a : ARCH_COUNT]++;
+        }
+        for (int a = 0; a <= ARCH_COUNT; a++)
+            if (per[a] || a == ARCH_COUNT)
+                out_printf(o, "archgate_datasources{architecture=\"%s\"} %zu\n",
+                           a == ARCH_COUNT ? "none" : arch_name(a), per[a]);
+    }
+    unsigned (*fn)(void) = atomic_load(&stale_fn);
+    family(o, "archgate_cluster_view_stale_seconds", "gauge",
+           "Seconds the cluster view has not been updated while a watch keeps failing "
+           "(0 while fresh; reported once past --max-staleness).");
+    out_printf(o, "archgate_cluster_view_stale_seconds %u\n", fn ? fn() : 0);
     family(o, "archgate_multi_arch_enabled", "gauge",
            "1 when multi-architecture boot images are enabled (flag or HyperConverged).");
     if (snap && policy)
@@ -264,6 +296,17 @@ char *metrics_render(const struct snapshot *snap, const struct policy *policy, s
             out_printf(&o, "archgate_admission_requests_total{endpoint=\"%s\",verdict=\"%s\"} %llu\n",
                        endpoint_names[ep], verdict_names[v],
                        atomic_load_explicit(&admission[ep][v], memory_order_relaxed));
+
+    family(&o, "archgate_admission_reasons_total", "counter",
+           "Admission answers by endpoint, verdict and the class of their main reason.");
+    for (int ep = EP_VALIDATE; ep <= EP_MUTATE; ep++)
+        for (int v = 0; v < VC_COUNT; v++)
+            for (int rc = 0; rc < RC_COUNT; rc++) {
+                unsigned long long n = atomic_load_explicit(&reasons[ep][v][rc], memory_order_relaxed);
+                if (n || (rc == RC_NONE && v == VC_ALLOWED))
+                    out_printf(&o, "archgate_admission_reasons_total{endpoint=\"%s\",verdict=\"%s\",reason=\"%s\"} %llu\n",
+                               endpoint_names[ep], verdict_names[v], reason_class_name((enum reason_class)rc), n);
+            }
 
     family(&o, "archgate_http_requests_total", "counter", "HTTP requests by endpoint and status code.");
     for (int ep = 0; ep < EP_COUNT; ep++)

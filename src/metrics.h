@@ -15,6 +15,12 @@ enum endpoint { EP_VALIDATE = 0, EP_MUTATE, EP_HEALTHZ, EP_READYZ, EP_METRICS, E
  * the handling time in seconds (latency histogram, admission endpoints only). */
 void metrics_observe(enum endpoint ep, int http_status, enum verdict_class cls, double seconds);
 
+/* The main reason of an admission answer given 200 (metrics_observe counts the request itself). */
+void metrics_reason(enum endpoint ep, enum verdict_class cls, enum reason_class reason);
+
+/* Where the stale-view gauge comes from (seconds, 0 when fresh; NULL: no live source). */
+void metrics_set_stale_fn(unsigned (*fn)(void));
+
 void metrics_set_cert_not_after(long long unix_seconds);   /* serving certificate notAfter */
 void metrics_cert_reload(bool ok);
 void metrics_cluster_reload(bool ok);

@@ -84,6 +84,7 @@ static enum ag_result unreadable_verdict(const struct review_request *rq, bool m
         if (!warning)
             return AG_ENOMEM;
         v->cls = VC_WARNED;
+        v->reason_class = RC_UNREADABLE_VM;
         v->allowed = true;
         v->warnings[0] = warning;
         v->nwarnings = 1;
@@ -95,6 +96,7 @@ static enum ag_result unreadable_verdict(const struct review_request *rq, bool m
     if (!msg || !field)
         return AG_ENOMEM;
     v->cls = VC_DENIED;
+    v->reason_class = RC_UNREADABLE_VM;
     v->allowed = false;
     v->code = 422;
     v->reason = "Invalid";
@@ -207,6 +209,7 @@ void webhook_handle(const char *body, size_t len, bool mutate, const struct snap
     out->body = copy;
     out->body_len = strlen(copy);
     out->cls = verdict.cls;
+    out->reason = verdict.reason_class;
     out->allowed = verdict.allowed;
     out->http_status = 200;
 

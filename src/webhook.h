@@ -14,6 +14,7 @@ struct webhook_result {
     char *body;                 /* response body (mem_malloc'd, caller frees with mem_free); for 400 a one-line reason */
     size_t body_len;
     enum verdict_class cls;     /* meaningful when http_status is 200 */
+    enum reason_class reason;   /* the main reason (metrics), meaningful when http_status is 200 */
     bool allowed;
     /* For the request log line (truncated copies; "" when unknown). */
     char uid[64];

@@ -96,6 +96,31 @@ static void test_cordoned_example(void)
     cJSON_Delete(want);
 }
 
+/* The main reason of each example's answer, as the metrics label it. */
+static void test_reason_classes(void)
+{
+    static const enum reason_class want[] = {
+        RC_NO_NODE_FOR_IMAGE, RC_NONE, RC_PINNED, RC_HETEROGENEOUS, RC_SIBLING_SWITCH, RC_UNKNOWN_IMAGE,
+        RC_CORDONED_ONLY, RC_NONE,
+    };
+    for (size_t i = 0; i < sizeof examples / sizeof examples[0]; i++) {
+        char path[512];
+        snprintf(path, sizeof path, EX "%s/cluster", examples[i].dir);
+        struct snapshot *snap = tu_snapshot_dir(path);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(snap);
+        snprintf(path, sizeof path, EX "%s/review.json", examples[i].dir);
+        size_t len = 0;
+        char *body = tu_read_file(path, &len);
+        struct webhook_result res;
+        webhook_handle(body, len, examples[i].mutate, snap, &examples[i].policy, 0, &res);
+        CASE_ASSERT(res.reason == want[i], i, reason_class_name(res.reason));
+        webhook_result_free(&res);
+        mem_free(body);
+        snapshot_release(snap);
+    }
+}
+
 UNIT_SUITE("examples", NULL, NULL,
+           { "main reason of each answer", test_reason_classes },
            { "worked examples give their responses", test_exact_examples },
            { "example 07: cordoned node warns", test_cordoned_example })

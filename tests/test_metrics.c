@@ -364,13 +364,45 @@ static void test_certificate_and_reloads(void)
     mem_free(c);
 }
 
+static unsigned stale_42(void)
+{
+    return 42;
+}
+
+/* Answers by endpoint, verdict and reason class; the stale-view gauge follows its source. */
+static void test_reasons_and_stale(void)
+{
+    const char *series = "archgate_admission_reasons_total{endpoint=\"validate\",verdict=\"denied\","
+                         "reason=\"no_node_for_image\"}";
+    char *a = render(NULL);
+    double before = value(a, series);
+    metrics_reason(EP_VALIDATE, VC_DENIED, RC_NO_NODE_FOR_IMAGE);
+    metrics_reason(EP_VALIDATE, VC_DENIED, RC_NO_NODE_FOR_IMAGE);
+    metrics_reason(EP_HEALTHZ, VC_DENIED, RC_NO_NODE_FOR_IMAGE);     /* not an admission endpoint: ignored */
+    metrics_reason(EP_VALIDATE, VC_COUNT, RC_NO_NODE_FOR_IMAGE);     /* out of range: ignored */
+    metrics_set_stale_fn(stale_42);
+    char *b = render(NULL);
+    CU_ASSERT_EQUAL(value(b, series), (isnan(before) ? 0 : before) + 2);
+    CU_ASSERT_EQUAL(value(b, "archgate_cluster_view_stale_seconds"), 42);
+    CU_ASSERT_FALSE(isnan(value(b, "archgate_admission_reasons_total{endpoint=\"mutate\",verdict=\"allowed\",reason=\"none\"}")));
+    CU_ASSERT_EQUAL(check_exposition(b), 0);
+    metrics_set_stale_fn(NULL);
+    mem_free(a);
+    mem_free(b);
+}
+
 static void test_cluster_gauges(void)
 {
     struct snapshot *s = tu_snapshot_dir(EXAMPLE_CLUSTER);
     CU_ASSERT_PTR_NOT_NULL_FATAL(s);
     char *t = render(s);
     CU_ASSERT_EQUAL(check_exposition(t), 0);
-    CU_ASSERT_EQUAL(value(t, "archgate_datasources"), (double)s->ndatasources);
+    /* example 01: rhel9 (a pointer, unlabelled), rhel9-amd64, rhel9-arm64 */
+    CU_ASSERT_EQUAL(s->ndatasources, 3);
+    CU_ASSERT_EQUAL(value(t, "archgate_datasources{architecture=\"amd64\"}"), 1);
+    CU_ASSERT_EQUAL(value(t, "archgate_datasources{architecture=\"arm64\"}"), 1);
+    CU_ASSERT_EQUAL(value(t, "archgate_datasources{architecture=\"none\"}"), 1);
+    CU_ASSERT_EQUAL(value(t, "archgate_cluster_view_stale_seconds"), 0);
     CU_ASSERT_EQUAL(value(t, "archgate_snapshot_bytes"), (double)s->bytes);
     CU_ASSERT(value(t, "archgate_snapshot_age_seconds") >= 0);
     CU_ASSERT_EQUAL(value(t, "archgate_cluster_heterogeneous"), s->heterogeneous ? 1 : 0);
@@ -475,6 +507,7 @@ UNIT_SUITE("metrics", NULL, NULL,
            { "odd status codes, durations and endpoints", test_odd_inputs },
            { "certificate expiry and reload counters", test_certificate_and_reloads },
            { "cluster gauges from a snapshot", test_cluster_gauges },
+           { "reason classes and the stale-view gauge", test_reasons_and_stale },
            { "live cluster source counters per resource", test_kube_counters },
            { "the exposition checker rejects broken text", test_parser_catches_errors },
            { "allocation failure: NULL, nothing leaked", test_allocation_failure })
