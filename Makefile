@@ -12,12 +12,13 @@ ifeq ($(origin CC),default)
 CC      := gcc
 endif
 CLANG   ?= clang
-PKGS    := libmicrohttpd libcjson cunit openssl libcurl gnutls yaml-0.1
+PKGS    := libmicrohttpd libcjson openssl libcurl gnutls yaml-0.1
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wvla
 CSTD    := -std=c11 -D_GNU_SOURCE
 OPT     ?= -O2 -g
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = -Wl,--as-needed $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
+TEST_LIBS  = $(shell pkg-config --libs cunit 2>/dev/null) $(PKG_LIBS)
 CFLAGS_ALL = $(CSTD) $(OPT) $(WARN) -Isrc $(PKG_CFLAGS) -MMD -MP $(CFLAGS)
 
 SRC      := $(sort $(wildcard src/*.c))
@@ -65,23 +66,23 @@ $(B)/san/%.o: %.c
 
 $(B)/unit_tests: $(LIB_OBJ) $(UNIT_OBJ)
 	@echo "  LD      $@"
-	@$(CC) $(CFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(LDFLAGS)
+	@$(CC) $(CFLAGS_ALL) -o $@ $^ $(TEST_LIBS) $(LDFLAGS)
 
 $(B)/unit_tests_san: $(SAN_LIB_OBJ) $(SAN_UNIT_OBJ)
 	@echo "  LD      $@"
-	@$(CC) $(CFLAGS_ALL) $(SAN_FLAGS) -o $@ $^ $(PKG_LIBS) $(LDFLAGS)
+	@$(CC) $(CFLAGS_ALL) $(SAN_FLAGS) -o $@ $^ $(TEST_LIBS) $(LDFLAGS)
 
 $(B)/itest: $(LIB_OBJ) $(ITEST_OBJ)
 	@echo "  LD      $@"
-	@$(CC) $(CFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(LDFLAGS)
+	@$(CC) $(CFLAGS_ALL) -o $@ $^ $(TEST_LIBS) $(LDFLAGS)
 
 $(B)/bench_decide: $(LIB_OBJ) $(BENCH_OBJ)
 	@echo "  LD      $@"
-	@$(CC) $(CFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(LDFLAGS)
+	@$(CC) $(CFLAGS_ALL) -o $@ $^ $(TEST_LIBS) $(LDFLAGS)
 
 $(B)/bench_kube: $(LIB_OBJ) $(BENCH_KUBE_OBJ)
 	@echo "  LD      $@"
-	@$(CC) $(CFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(LDFLAGS)
+	@$(CC) $(CFLAGS_ALL) -o $@ $^ $(TEST_LIBS) $(LDFLAGS)
 
 $(B)/fuzz_review: tests/fuzz/fuzz_review.c $(LIB_SRC)
 	@mkdir -p $(B)
@@ -132,5 +133,7 @@ lint:
 
 clean:
 	rm -rf $(B)
+
+include mk/manifests.mk
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)

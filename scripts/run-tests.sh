@@ -20,6 +20,8 @@ stage "unit tests under AddressSanitizer and UndefinedBehaviorSanitizer" \
     env ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     "$B/unit_tests_san"
 stage "integration tests (real binary over TLS)" "$B/itest"
+stage "manifests (python3)" python3 tests/test_manifests.py
+stage "Containerfile runtime packages" tests/test_containerfile.sh
 mkdir -p "$B/fuzz-corpus"
 if "$B/fuzz_review" -max_total_time="$FUZZ_SECONDS" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
         -print_final_stats=1 "$B/fuzz-corpus" tests/fuzz/corpus > "$B/fuzz.log" 2>&1; then

@@ -73,12 +73,9 @@ patches:
 EOT
 
 # The flat folder, in apply order (the namespace first, the webhooks last).
-cp "$manifests/base/00-namespace.yaml" "$out/files/00-namespace.yaml"
-cp "$manifests/rbac.yaml" "$out/files/01-rbac.yaml"
 cp "$out/ca/secret-archgate-tls.yaml" "$out/files/02-secret-archgate-tls.yaml"
 for f in "$manifests"/base/*.yaml; do
     name=$(basename "$f")
-    [ "$name" = 00-namespace.yaml ] && continue
     # caBundle goes right under each `clientConfig:`, indented like its siblings.
     awk -v ca="$ca_b64" '
         { print }
