@@ -496,6 +496,73 @@ enum ag_result kube_store_apply(struct kube_store *s, unsigned kind, enum kube_e
     return r;
 }
 
+/* The object's metadata.resourceVersion into rv ("" when unusable). */
+static void line_rv(const cJSON *obj, char *rv, size_t rvlen)
+{
+    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
+    const cJSON *jrv = cJSON_IsObject(meta) ? cJSON_GetObjectItemCaseSensitive(meta, "resourceVersion") : NULL;
+    rv[0] = '\0';
+    if (cJSON_IsString(jrv) && *jrv->valuestring && strlen(jrv->valuestring) < rvlen)
+        snprintf(rv, rvlen, "%s", jrv->valuestring);
+}
+
+enum ag_result kube_store_apply_line(struct kube_store *s, unsigned kind, const char *line, size_t len,
+                                     struct kube_line *out)
+{
+    const char *end = NULL;
+    enum ag_result r = AG_OK;
+
+    memset(out, 0, sizeof *out);
+    out->type = KUBE_LINE_BAD;
+    if (kind >= KK_COUNT || !line)
+        return AG_EINVAL;
+    cJSON *j = cJSON_ParseWithLengthOpts(line, len, &end, 0);
+    const cJSON *jt = j ? cJSON_GetObjectItemCaseSensitive(j, "type") : NULL;
+    const cJSON *obj = j ? cJSON_GetObjectItemCaseSensitive(j, "object") : NULL;
+    if (!cJSON_IsString(jt) || !cJSON_IsObject(obj)) {
+        cJSON_Delete(j);
+        return AG_EINVAL;
+    }
+    const char *type = jt->valuestring;
+    enum kube_event ev = KUBE_ADDED;
+    out->type = KUBE_LINE_CHANGE;
+    if (strcmp(type, "ADDED") == 0)
+        ev = KUBE_ADDED;
+    else if (strcmp(type, "MODIFIED") == 0)
+        ev = KUBE_MODIFIED;
+    else if (strcmp(type, "DELETED") == 0)
+        ev = KUBE_DELETED;
+    else if (strcmp(type, "BOOKMARK") == 0)
+        out->type = KUBE_LINE_BOOKMARK;
+    else if (strcmp(type, "ERROR") == 0)
+        out->type = KUBE_LINE_ERROR;
+    else
+        out->type = KUBE_LINE_OTHER;
+
+    switch (out->type) {
+    case KUBE_LINE_CHANGE:
+        r = kube_store_apply(s, kind, ev, obj, &out->changed, out->message, sizeof out->message);
+        line_rv(obj, out->rv, sizeof out->rv);
+        break;
+    case KUBE_LINE_BOOKMARK:
+        line_rv(obj, out->rv, sizeof out->rv);
+        break;
+    case KUBE_LINE_ERROR: {
+        const cJSON *code = cJSON_GetObjectItemCaseSensitive(obj, "code");
+        const cJSON *m = cJSON_GetObjectItemCaseSensitive(obj, "message");
+        out->has_code = cJSON_IsNumber(code);
+        out->code = out->has_code ? code->valueint : 0;
+        snprintf(out->message, sizeof out->message, "%s", cJSON_IsString(m) ? m->valuestring : "(no message)");
+        break;
+    }
+    default:
+        log_debug("kube: watch of %s: ignoring an event of type %s", kinds[kind].name, type);
+        break;
+    }
+    cJSON_Delete(j);
+    return r;
+}
+
 /* Whether maps a and b hold equal objects under equal keys. */
 static bool maps_equal(const struct kube_map *a, const struct kube_map *b)
 {

@@ -99,4 +99,36 @@ enum ag_result kube_store_set_catalog(struct kube_store *s, cJSON *catalog, char
  * failure or an unusable catalog (err says why). */
 struct snapshot *kube_store_build(struct kube_store *s, size_t *refused, char *err, size_t errlen);
 
+/* ---- watch lines ---------------------------------------------------------------------------- */
+
+#define KUBE_RV_MAX 128     /* a resourceVersion this long or longer is not used */
+
+enum kube_line_type {
+    KUBE_LINE_BAD = 0,      /* not JSON, or no string "type" with an object "object" */
+    KUBE_LINE_CHANGE,       /* ADDED, MODIFIED or DELETED: applied to the store */
+    KUBE_LINE_BOOKMARK,
+    KUBE_LINE_ERROR,        /* an ERROR event (a Status object) */
+    KUBE_LINE_OTHER         /* any other type: ignored (debug log) */
+};
+
+/* What one watch line said. */
+struct kube_line {
+    enum kube_line_type type;
+    bool changed;           /* CHANGE: the stored state changed */
+    char rv[KUBE_RV_MAX];   /* CHANGE, BOOKMARK: object.metadata.resourceVersion; "" when absent,
+                             * not a string, empty or too long */
+    bool has_code;          /* ERROR: object.code is a number */
+    int code;               /* ERROR: object.code, 0 when not a number */
+    char message[512];      /* ERROR: object.message, "(no message)" when not a string;
+                             * CHANGE refused: why (as kube_store_apply's err) */
+};
+
+/* Parse one line of a watch stream of `kind` ({"type": "ADDED", "object": {...}}) and apply a
+ * change event to the store. The caller acts on the rest (resourceVersion, ERROR, BAD).
+ * Returns AG_EINVAL for a BAD line (or a kind out of range); for a CHANGE, what
+ * kube_store_apply returned (the store is unchanged on failure, `message` says why); AG_OK for
+ * the other types. */
+enum ag_result kube_store_apply_line(struct kube_store *s, unsigned kind, const char *line, size_t len,
+                                     struct kube_line *out);
+
 #endif

@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <yaml.h>
 #include "kube_client.h"
+#include "fileio.h"
 #include "mem.h"
 #include "patch.h"
 #include "pool.h"
@@ -29,56 +30,12 @@
  * unreadable, AG_ETOOBIG when larger, AG_ENOMEM. */
 static enum ag_result slurp(const char *path, size_t max, struct pool *pool, char **out, size_t *len, int *eno)
 {
-    enum ag_result r = AG_EIO;
-    *out = NULL;
-    *len = 0;
-    *eno = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        *eno = errno;
-        return AG_EIO;
-    }
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        *eno = errno;
-        goto cleanup;
-    }
-    if (S_ISDIR(st.st_mode)) {
-        *eno = EISDIR;
-        goto cleanup;
-    }
-    if (S_ISREG(st.st_mode) && (unsigned long long)st.st_size > max) {
-        r = AG_ETOOBIG;
-        goto cleanup;
-    }
-    char *buf = pool_alloc(pool, max + 2);
-    if (!buf) {
+    char *data = NULL;
+    enum ag_result r = fileio_read(path, max, &data, len, eno);
+    *out = r == AG_OK ? pool_strndup(pool, data, *len) : NULL;
+    mem_free(data);
+    if (r == AG_OK && !*out)
         r = AG_ENOMEM;
-        goto cleanup;
-    }
-    size_t n = 0;
-    while (n <= max) {
-        ssize_t got = read(fd, buf + n, max + 1 - n);
-        if (got < 0) {
-            if (errno == EINTR)
-                continue;
-            *eno = errno;
-            goto cleanup;
-        }
-        if (got == 0)
-            break;
-        n += (size_t)got;
-    }
-    if (n > max) {
-        r = AG_ETOOBIG;
-        goto cleanup;
-    }
-    buf[n] = '\0';
-    *out = buf;
-    *len = n;
-    r = AG_OK;
-cleanup:
-    close(fd);
     return r;
 }
 

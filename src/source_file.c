@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "source_file.h"
+#include "fileio.h"
 #include "log.h"
 #include "mem.h"
 #include "metrics.h"
@@ -27,106 +28,10 @@ static bool is_json_name(const char *name)
     return name[0] != '.' && n > 5 && strcmp(name + n - 5, ".json") == 0;
 }
 
-/* The whole file, mem_malloc'd and NUL-terminated, into buf and len. */
-static enum ag_result read_file(const char *path, char **buf, size_t *len, char *err, size_t errlen)
-{
-    enum ag_result r = AG_EIO;
-    char *data = NULL;
-    struct stat st;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0 || fstat(fd, &st) != 0) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
-        goto out;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        snprintf(err, errlen, "%s: not a regular file", path);
-        goto out;
-    }
-    if ((unsigned long long)st.st_size > SOURCE_FILE_MAX_BYTES) {
-        snprintf(err, errlen, "%s: larger than %u bytes", path, SOURCE_FILE_MAX_BYTES);
-        r = AG_ETOOBIG;
-        goto out;
-    }
-    size_t cap = (size_t)st.st_size + 1, n = 0;
-    data = mem_malloc(cap);
-    if (!data) {
-        snprintf(err, errlen, "%s: out of memory", path);
-        r = AG_ENOMEM;
-        goto out;
-    }
-    for (;;) {
-        if (n == cap - 1) {
-            /* the file grew since fstat: read on, up to the limit */
-            if (cap - 1 >= SOURCE_FILE_MAX_BYTES) {
-                char probe;
-                ssize_t g = read(fd, &probe, 1);
-                if (g == 0)
-                    break;
-                snprintf(err, errlen, "%s: larger than %u bytes", path, SOURCE_FILE_MAX_BYTES);
-                r = AG_ETOOBIG;
-                goto out;
-            }
-            size_t ncap = cap * 2 > (size_t)SOURCE_FILE_MAX_BYTES + 1 ? (size_t)SOURCE_FILE_MAX_BYTES + 1 : cap * 2;
-            char *nd = mem_realloc(data, ncap);
-            if (!nd) {
-                snprintf(err, errlen, "%s: out of memory", path);
-                r = AG_ENOMEM;
-                goto out;
-            }
-            data = nd;
-            cap = ncap;
-        }
-        ssize_t g = read(fd, data + n, cap - 1 - n);
-        if (g < 0 && errno == EINTR)
-            continue;
-        if (g < 0) {
-            snprintf(err, errlen, "%s: %s", path, strerror(errno));
-            goto out;
-        }
-        if (g == 0)
-            break;
-        n += (size_t)g;
-    }
-    data[n] = '\0';
-    *buf = data;
-    *len = n;
-    data = NULL;
-    r = AG_OK;
-out:
-    if (fd >= 0)
-        close(fd);
-    mem_free(data);
-    return r;
-}
-
 /* Parse a whole file as one JSON value; only whitespace may follow it. */
 static enum ag_result parse_file(const char *path, cJSON **out, char *err, size_t errlen)
 {
-    char *buf = NULL;
-    size_t len = 0;
-    enum ag_result r = read_file(path, &buf, &len, err, errlen);
-    if (r != AG_OK)
-        return r;
-    const char *end = NULL;
-    cJSON *j = cJSON_ParseWithLengthOpts(buf, len, &end, 0);
-    size_t at = (end && end >= buf && end <= buf + len) ? (size_t)(end - buf) : 0;
-    if (j) {
-        while (at < len && (buf[at] == ' ' || buf[at] == '\t' || buf[at] == '\n' || buf[at] == '\r'))
-            at++;
-        if (at < len) {
-            cJSON_Delete(j);
-            j = NULL;
-        }
-    }
-    if (!j) {
-        /* cJSON gives no separate signal for running out of memory: both read as invalid */
-        snprintf(err, errlen, "%s: not valid JSON near byte %zu", path, at);
-        r = AG_EINVAL;
-    } else {
-        *out = j;
-    }
-    mem_free(buf);
-    return r;
+    return fileio_read_json(path, SOURCE_FILE_MAX_BYTES, out, err, errlen);
 }
 
 static int cmp_names(const void *a, const void *b)

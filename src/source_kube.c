@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "source_kube.h"
+#include "fileio.h"
 #include "source_file.h"
 #include "kube_store.h"
 #include "log.h"
@@ -517,53 +518,29 @@ struct watch_ctx {
     size_t first_len;
 };
 
-static bool set_rv(struct kind_state *ks, const cJSON *obj)
-{
-    const cJSON *meta = cJSON_IsObject(obj) ? cJSON_GetObjectItemCaseSensitive(obj, "metadata") : NULL;
-    const cJSON *rv = cJSON_IsObject(meta) ? cJSON_GetObjectItemCaseSensitive(meta, "resourceVersion") : NULL;
-    if (!cJSON_IsString(rv) || !*rv->valuestring || strlen(rv->valuestring) >= RV_MAX)
-        return false;
-    snprintf(ks->rv, sizeof ks->rv, "%s", rv->valuestring);
-    return true;
-}
+_Static_assert(RV_MAX == KUBE_RV_MAX, "a resourceVersion kube_store_apply_line reports fits in kind_state.rv");
 
 static bool watch_line(void *arg, const char *line, size_t len)
 {
     struct watch_ctx *w = arg;
     struct kind_state *ks = w->ks;
-    const char *end = NULL;
+    struct kube_line ln;
     w->last_ms = now_ms();
-    cJSON *j = cJSON_ParseWithLengthOpts(line, len, &end, 0);
-    const cJSON *jt = j ? cJSON_GetObjectItemCaseSensitive(j, "type") : NULL;
-    const cJSON *obj = j ? cJSON_GetObjectItemCaseSensitive(j, "object") : NULL;
-    if (!cJSON_IsString(jt) || !cJSON_IsObject(obj)) {
+    enum ag_result r = kube_store_apply_line(sk.store, ks->idx, line, len, &ln);
+    if (ln.type == KUBE_LINE_BAD) {
         if (!w->first && w->events == 0) {
             w->first = mem_strndup(line, len < 65536 ? len : 65536);
             w->first_len = w->first ? strlen(w->first) : 0;
         }
         snprintf(w->msg, sizeof w->msg, "watch of %s: a line that is not a watch event", ks->k->name);
         w->res = WR_BAD;
-        cJSON_Delete(j);
         return false;
     }
-    const char *type = jt->valuestring;
     bool go_on = true;
     if (w->events++ == 0)
         healthy(ks);
-    enum kube_event ev = KUBE_ADDED;
-    bool is_change = true;
-    if (strcmp(type, "ADDED") == 0)
-        ev = KUBE_ADDED;
-    else if (strcmp(type, "MODIFIED") == 0)
-        ev = KUBE_MODIFIED;
-    else if (strcmp(type, "DELETED") == 0)
-        ev = KUBE_DELETED;
-    else
-        is_change = false;
-    if (is_change) {
-        bool changed = false;
-        char err[512];
-        enum ag_result r = kube_store_apply(sk.store, ks->idx, ev, obj, &changed, err, sizeof err);
+    switch (ln.type) {
+    case KUBE_LINE_CHANGE:
         metrics_kube_count(ks->idx, KC_EVENTS);
         if (r == AG_ENOMEM) {
             /* the store missed this event: start over from a list */
@@ -571,24 +548,34 @@ static bool watch_line(void *arg, const char *line, size_t len)
             w->res = WR_GONE;
             go_on = false;
         } else if (r != AG_OK) {
-            log_refused(ks->idx, &ks->refused_logged, "a watched object", err);
+            log_refused(ks->idx, &ks->refused_logged, "a watched object", ln.message);
         }
-        if (changed)
+        if (ln.changed)
             mark_changed();
-        set_rv(ks, obj);
-    } else if (strcmp(type, "BOOKMARK") == 0) {
-        set_rv(ks, obj);
-    } else if (strcmp(type, "ERROR") == 0) {
-        const cJSON *code = cJSON_GetObjectItemCaseSensitive(obj, "code");
-        const cJSON *m = cJSON_GetObjectItemCaseSensitive(obj, "message");
-        snprintf(w->msg, sizeof w->msg, "watch of %s: ERROR %d: %s", ks->k->name,
-                 cJSON_IsNumber(code) ? code->valueint : 0, cJSON_IsString(m) ? m->valuestring : "(no message)");
-        w->res = cJSON_IsNumber(code) && code->valueint == 410 ? WR_GONE : WR_ERROR;
+        if (ln.rv[0])
+            snprintf(ks->rv, sizeof ks->rv, "%s", ln.rv);
+        break;
+    case KUBE_LINE_BOOKMARK:
+        if (ln.rv[0])
+            snprintf(ks->rv, sizeof ks->rv, "%s", ln.rv);
+        break;
+    case KUBE_LINE_ERROR: {
+        /* in two steps: the message may fill the buffer (it is cut as before) */
+        int n = snprintf(w->msg, sizeof w->msg, "watch of %s: ERROR %d: ", ks->k->name, ln.code);
+        if (n > 0 && (size_t)n < sizeof w->msg) {
+            size_t room = sizeof w->msg - (size_t)n - 1, ml = strlen(ln.message);
+            if (ml > room)
+                ml = room;
+            memcpy(w->msg + n, ln.message, ml);
+            w->msg[(size_t)n + ml] = '\0';
+        }
+        w->res = ln.has_code && ln.code == 410 ? WR_GONE : WR_ERROR;
         go_on = false;
-    } else {
-        log_debug("kube: watch of %s: ignoring an event of type %s", ks->k->name, type);
+        break;
     }
-    cJSON_Delete(j);
+    default:
+        break;
+    }
     return go_on;
 }
 
@@ -795,71 +782,7 @@ static void *kind_main(void *arg)
 
 static enum ag_result read_catalog(const char *path, cJSON **out, char *err, size_t errlen)
 {
-    enum ag_result r = AG_EIO;
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    FILE *f = fopen(path, "rb");
-    *out = NULL;
-    if (!f) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
-        return AG_EIO;
-    }
-    for (;;) {
-        if (len + 65536 + 1 > cap) {
-            size_t ncap = cap ? cap * 2 : 65536 * 2;
-            if (ncap > (size_t)SOURCE_FILE_MAX_BYTES + 65536 + 1)
-                ncap = (size_t)SOURCE_FILE_MAX_BYTES + 65536 + 1;
-            if (ncap <= cap) {
-                snprintf(err, errlen, "%s: larger than %u bytes", path, SOURCE_FILE_MAX_BYTES);
-                r = AG_ETOOBIG;
-                goto out;
-            }
-            char *nb = mem_realloc(buf, ncap);
-            if (!nb) {
-                snprintf(err, errlen, "%s: out of memory", path);
-                r = AG_ENOMEM;
-                goto out;
-            }
-            buf = nb;
-            cap = ncap;
-        }
-        size_t n = fread(buf + len, 1, cap - 1 - len, f);
-        len += n;
-        if (len > SOURCE_FILE_MAX_BYTES) {
-            snprintf(err, errlen, "%s: larger than %u bytes", path, SOURCE_FILE_MAX_BYTES);
-            r = AG_ETOOBIG;
-            goto out;
-        }
-        if (n == 0) {
-            if (ferror(f)) {
-                snprintf(err, errlen, "%s: read error", path);
-                goto out;
-            }
-            break;
-        }
-    }
-    const char *end = NULL;
-    cJSON *j = buf ? cJSON_ParseWithLengthOpts(buf, len, &end, 0) : NULL;
-    if (j) {
-        size_t at = (size_t)(end - buf);
-        while (at < len && (buf[at] == ' ' || buf[at] == '\n' || buf[at] == '\r' || buf[at] == '\t'))
-            at++;
-        if (at < len) {
-            cJSON_Delete(j);
-            j = NULL;
-        }
-    }
-    if (!j) {
-        snprintf(err, errlen, "%s: not valid JSON", path);
-        r = AG_EINVAL;
-        goto out;
-    }
-    *out = j;
-    r = AG_OK;
-out:
-    fclose(f);
-    mem_free(buf);
-    return r;
+    return fileio_read_json(path, SOURCE_FILE_MAX_BYTES, out, err, errlen);
 }
 
 /* Read the catalog file into the store (the old one stays on failure). */

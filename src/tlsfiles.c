@@ -14,61 +14,21 @@
 #include <openssl/x509.h>
 #include "mem.h"
 #include "tlsfiles.h"
+#include "fileio.h"
 
 #define TLSFILE_MAX (1024 * 1024)
 
 /* Read a whole file (at most TLSFILE_MAX bytes) into a NUL-terminated mem_malloc'd buffer. */
 static enum ag_result read_bounded(const char *path, char **out, size_t *len, char *err, size_t errlen)
 {
-    enum ag_result r = AG_EIO;
-    char *buf = NULL;
-    size_t cap = 0, n = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
-        goto cleanup;
-    }
-    for (;;) {
-        if (n == cap) {
-            if (cap > TLSFILE_MAX) {
-                snprintf(err, errlen, "%s: larger than 1 MiB, not a certificate file", path);
-                r = AG_ETOOBIG;
-                goto cleanup;
-            }
-            size_t ncap = cap ? cap * 2 : 8192;
-            char *nb = mem_realloc(buf, ncap + 1);
-            if (!nb) {
-                snprintf(err, errlen, "%s: out of memory", path);
-                r = AG_ENOMEM;
-                goto cleanup;
-            }
-            buf = nb;
-            cap = ncap;
-        }
-        size_t got = fread(buf + n, 1, cap - n, f);
-        n += got;
-        if (got == 0) {
-            if (ferror(f)) {
-                snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno ? errno : EIO));
-                goto cleanup;
-            }
-            break;
-        }
-    }
-    if (n > TLSFILE_MAX) {
+    int eno = 0;
+    enum ag_result r = fileio_read(path, TLSFILE_MAX, out, len, &eno);
+    if (r == AG_EIO)
+        snprintf(err, errlen, "%s: cannot read: %s", path, strerror(eno));
+    else if (r == AG_ETOOBIG)
         snprintf(err, errlen, "%s: larger than 1 MiB, not a certificate file", path);
-        r = AG_ETOOBIG;
-        goto cleanup;
-    }
-    buf[n] = '\0';
-    *out = buf;
-    *len = n;
-    buf = NULL;
-    r = AG_OK;
-cleanup:
-    if (f)
-        fclose(f);
-    mem_free(buf);
+    else if (r == AG_ENOMEM)
+        snprintf(err, errlen, "%s: out of memory", path);
     return r;
 }
 
