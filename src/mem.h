@@ -18,6 +18,11 @@ char *mem_strndup(const char *s, size_t n);
 /* Install mem_malloc/mem_free as cJSON's hooks. Call once, before any thread starts. */
 void mem_install_cjson_hooks(void);
 
+/* The request arena (cJSON allocations only, this thread): everything cJSON allocates between
+ * begin and end is released at the end at once, and must not be used after it. Nests. */
+void mem_arena_begin(void);
+void mem_arena_end(void);
+
 /* Test support: after `n` more successful allocations, every allocation fails until
  * mem_fail_after(-1) is called. Process-wide; tests are single-threaded when they use it. */
 void mem_fail_after(long n);

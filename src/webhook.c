@@ -111,8 +111,8 @@ static enum ag_result unreadable_verdict(const struct review_request *rq, bool m
     return AG_OK;
 }
 
-void webhook_handle(const char *body, size_t len, bool mutate, const struct snapshot *snap,
-                    const struct policy *pol, unsigned stale_seconds, struct webhook_result *out)
+static void handle(const char *body, size_t len, bool mutate, const struct snapshot *snap,
+                   const struct policy *pol, unsigned stale_seconds, struct webhook_result *out)
 {
     static const struct policy default_policy;     /* auto, warn */
     struct review_request rq;
@@ -217,6 +217,15 @@ cleanup:
     if (decoded)
         review_free(&rq);
     pool_free(pool);
+}
+
+void webhook_handle(const char *body, size_t len, bool mutate, const struct snapshot *snap,
+                    const struct policy *pol, unsigned stale_seconds, struct webhook_result *out)
+{
+    /* The review's cJSON tree lives and dies inside handle(): parse it in the request arena. */
+    mem_arena_begin();
+    handle(body, len, mutate, snap, pol, stale_seconds, out);
+    mem_arena_end();
 }
 
 void webhook_result_free(struct webhook_result *r)
