@@ -5,7 +5,9 @@
 #   make test       install missing packages, build, and run every test (unit, sanitizers,
 #                   integration over TLS, fuzzing for $(FUZZ_SECONDS) s)
 #   make bench      decision and live-cluster benchmarks (print figures; not tests)
-#   make fuzz       run the fuzz target for $(FUZZ_LONG_SECONDS) s
+#   make fuzz       run every fuzz target for $(FUZZ_LONG_SECONDS) s each
+#   make load       the real server under wrk beside nginx (figures; see mk/load.mk)
+#   make soak, make faults, make valgrind   minutes-long reliability runs (see mk/soak.mk)
 
 CC      ?= cc
 ifeq ($(origin CC),default)
@@ -108,11 +110,12 @@ fuzz-run: $(B)/fuzz_review
 	    -print_final_stats=1 $(B)/fuzz-corpus tests/fuzz/corpus
 
 fuzz: deps
-	$(MAKE) fuzz-run FUZZ_SECONDS=$(FUZZ_LONG_SECONDS)
+	$(MAKE) fuzz-all
 
 # The README's test command. Each stage prints its own summary; the last line totals them.
 test: deps
-	@$(MAKE) --no-print-directory all $(B)/unit_tests $(B)/unit_tests_san $(B)/itest $(B)/fuzz_review
+	@$(MAKE) --no-print-directory all $(B)/unit_tests $(B)/unit_tests_san $(B)/itest $(B)/fuzz_review \
+	    $(B)/fuzz_cluster $(B)/fuzz_patch $(B)/fuzz_watch
 	@echo "=== the same build with clang (warning-free under -Werror)"
 	@$(MAKE) --no-print-directory B=$(B)/clang CC=$(CLANG) all $(B)/clang/unit_tests $(B)/clang/itest
 	@scripts/run-tests.sh
@@ -134,6 +137,6 @@ lint:
 clean:
 	rm -rf $(B)
 
-include mk/manifests.mk
+include mk/manifests.mk mk/load.mk mk/soak.mk mk/fuzz.mk
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -1,0 +1,307 @@
+/* fuzz_cluster.c - libFuzzer target: the cluster-state object loaders. The input is one JSON
+ * value: an object or an array of objects. Each object with "images" goes to
+ * cluster_builder_add_catalog, each with "fuzzPlacement" is a VM placement ({nodeSelector,
+ * affinity, tolerations}) to take a census with, every other one to cluster_builder_add
+ * (Lists included). The snapshot is built twice, in input order and in reverse, and checked:
+ * arrays sorted with unique keys and the same keys in both orders, every look-up finds each
+ * stored object, exact catalog entries found by their reference, the base census equal to
+ * node-by-node classification and summing to the node count, the census of the placement equal
+ * through every path, derived fields consistent, census text safely cut. A violation aborts. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cjson/cJSON.h>
+#include "cluster.h"
+#include "eligible.h"
+#include "selector.h"
+#include "pool.h"
+#include "log.h"
+#include "mem.h"
+
+#define MAX_ITEMS 256
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void fail(const char *what)
+{
+    fprintf(stderr, "fuzz_cluster: invariant violated: %s\n", what);
+    abort();
+}
+
+static int cmp_opt(const char *a, const char *b)
+{
+    if (!a || !b)
+        return (a != NULL) - (b != NULL);
+    return strcmp(a, b);
+}
+
+static int cmp_key(const char *ans, const char *an, const char *bns, const char *bn)
+{
+    int c = cmp_opt(ans, bns);
+    return c ? c : cmp_opt(an, bn);
+}
+
+static bool arch_ok(int a)
+{
+    return a == ARCH_NONE || (a >= 0 && a < ARCH_COUNT);
+}
+
+static bool archset_ok(archset s)
+{
+    return (s & ~(archset)((1u << ARCH_COUNT) - 1)) == 0;
+}
+
+/* Build a snapshot from `items` in order (reverse: backwards). NULL only on allocation failure. */
+static struct snapshot *build(const cJSON *const *items, size_t n, bool reverse)
+{
+    char err[512];
+    struct cluster_builder *b = cluster_builder_new();
+    if (!b)
+        return NULL;
+    for (size_t k = 0; k < n; k++) {
+        const cJSON *it = items[reverse ? n - 1 - k : k];
+        enum ag_result r;
+        err[0] = '\0';
+        if (cJSON_GetObjectItemCaseSensitive(it, "images"))
+            r = cluster_builder_add_catalog(b, it, err, sizeof err);
+        else
+            r = cluster_builder_add(b, it, err, sizeof err);
+        if (r != AG_OK && r != AG_EINVAL && r != AG_ETOOBIG && r != AG_ENOMEM)
+            fail("builder result out of range");
+        if (r != AG_OK && !err[0])
+            fail("a refused object without a message");
+        if (memchr(err, '\0', sizeof err) == NULL)
+            fail("error message not terminated");
+    }
+    return cluster_builder_finish(b);
+}
+
+static void check_census(const struct snapshot *s, const struct placement *pl, const struct census *got)
+{
+    struct census want;
+    memset(&want, 0, sizeof want);
+    for (size_t i = 0; i < s->nnodes; i++) {
+        enum node_reason r = eligible_classify(&s->nodes[i], s->kubevirt_labels_nodes, pl);
+        if ((int)r < 0 || r >= NR_COUNT)
+            fail("classification out of range");
+        int col = (s->nodes[i].arch >= 0 && s->nodes[i].arch < ARCH_COUNT) ? s->nodes[i].arch : ARCH_COUNT;
+        want.n[r][col]++;
+    }
+    if (memcmp(&want, got, sizeof want) != 0)
+        fail(pl ? "census of the placement differs from node-by-node classification"
+                : "base census differs from node-by-node classification");
+}
+
+static void check_describe(const struct census *c)
+{
+    char full[8192], cut[24];
+    memset(cut, 'x', sizeof cut);
+    eligible_describe(c, full, sizeof full);
+    eligible_describe(c, cut, sizeof cut);
+    if (!memchr(full, '\0', sizeof full) || !memchr(cut, '\0', sizeof cut))
+        fail("census text not terminated");
+    if (strncmp(full, cut, strlen(cut)) != 0)
+        fail("cut census text is not a prefix of the full one");
+    if (strncmp(full, "eligible: ", 10) != 0)
+        fail("census text does not start with 'eligible: '");
+}
+
+static void check_snapshot(const struct snapshot *s)
+{
+    /* nodes: sorted, unique, fields in range, derived flags consistent */
+    archset wl = 0;
+    bool kv_labels = false;
+    for (size_t i = 0; i < s->nnodes; i++) {
+        const struct node *n = &s->nodes[i];
+        if (!n->name)
+            fail("node without a name");
+        if (i && strcmp(s->nodes[i - 1].name, n->name) >= 0)
+            fail("nodes not sorted by name or not unique");
+        if (!arch_ok(n->arch))
+            fail("node architecture out of range");
+        for (size_t j = 1; j < n->labels.n; j++)
+            if (strcmp(n->labels.items[j - 1].key, n->labels.items[j].key) >= 0)
+                fail("node labels not sorted or not unique");
+        for (size_t j = 0; j < n->labels.n; j++)
+            if (labels_get(&n->labels, n->labels.items[j].key) != n->labels.items[j].value)
+                fail("labels_get misses a node label");
+        if (n->ntaints && !n->taints)
+            fail("taint count without taints");
+        if (n->workload)
+            wl |= arch_bit(n->arch);
+        if (labels_has(&n->labels, LABEL_SCHEDULABLE))
+            kv_labels = true;
+    }
+    if (wl != s->workload_archs)
+        fail("workload_archs is not the union of workload nodes' architectures");
+    if (s->heterogeneous != (arch_set_count(s->workload_archs) > 1))
+        fail("heterogeneous inconsistent with workload_archs");
+    if (kv_labels != s->kubevirt_labels_nodes)
+        fail("kubevirt_labels_nodes inconsistent");
+    if (!arch_ok(s->default_arch) || !arch_ok(s->hco_default_arch) || !arch_ok(s->kubevirt_default_arch))
+        fail("default architecture out of range");
+    if (s->nnodes == 0 && !s->has_kubevirt && !s->has_hco && s->default_arch != ARCH_NONE)
+        fail("a default architecture without nodes, KubeVirt or HyperConverged");
+
+    /* base census */
+    unsigned long total = 0;
+    for (int r = 0; r < NR_COUNT; r++)
+        for (int a = 0; a <= ARCH_COUNT; a++)
+            total += s->base.n[r][a];
+    if (total != s->nnodes)
+        fail("base census does not sum to the node count");
+    check_census(s, NULL, &s->base);
+    struct census c;
+    eligible_census(s, NULL, &c);
+    if (memcmp(&c, &s->base, sizeof c) != 0)
+        fail("eligible_census(NULL) differs from the base census");
+    struct placement none;
+    memset(&none, 0, sizeof none);
+    eligible_census(s, &none, &c);
+    if (memcmp(&c, &s->base, sizeof c) != 0)
+        fail("census of an empty placement differs from the base census");
+    check_describe(&s->base);
+    for (int a = 0; a < ARCH_COUNT; a++)
+        if ((eligible_count(&s->base, a) > 0) != arch_in(eligible_archs(&s->base), a))
+            fail("eligible_archs inconsistent with eligible_count");
+
+    /* objects: sorted, unique, each found by its key */
+    for (size_t i = 0; i < s->ndatasources; i++) {
+        const struct datasource *d = &s->datasources[i];
+        if (i && cmp_key(s->datasources[i - 1].ns, s->datasources[i - 1].name, d->ns, d->name) >= 0)
+            fail("DataSources not sorted or not unique");
+        if (snapshot_find_datasource(s, d->ns, d->name) != d)
+            fail("a DataSource is not found by its key");
+        if (!arch_ok(d->label_arch) || (d->label_arch != ARCH_NONE && !d->has_label))
+            fail("DataSource label architecture inconsistent");
+        if (d->ptr_ns && !d->ptr_name)
+            fail("DataSource pointer namespace without a name");
+    }
+    for (size_t i = 0; i < s->npvcs; i++) {
+        const struct pvc *p = &s->pvcs[i];
+        if (i && cmp_key(s->pvcs[i - 1].ns, s->pvcs[i - 1].name, p->ns, p->name) >= 0)
+            fail("PVCs not sorted or not unique");
+        if (snapshot_find_pvc(s, p->ns, p->name) != p)
+            fail("a PVC is not found by its key");
+        if (!archset_ok(p->archs))
+            fail("PVC architectures out of range");
+    }
+    for (size_t i = 0; i < s->npreferences; i++) {
+        const struct preference *p = &s->preferences[i];
+        if (i && cmp_key(s->preferences[i - 1].ns, s->preferences[i - 1].name, p->ns, p->name) >= 0)
+            fail("preferences not sorted or not unique");
+        if (snapshot_find_preference(s, p->ns, p->name) != p)
+            fail("a preference is not found by its key");
+        if (!arch_ok(p->required_arch) || !arch_ok(p->preferred_arch))
+            fail("preference architecture out of range");
+    }
+    for (size_t i = 0; i < s->ncatalog; i++) {
+        const struct catalog_entry *e = &s->catalog[i];
+        if (i && strcmp(s->catalog[i - 1].ref, e->ref) >= 0)
+            fail("catalog not sorted or not unique");
+        if (!e->archs || !archset_ok(e->archs))
+            fail("catalog entry with no or out-of-range architectures");
+        if (!e->prefix && snapshot_catalog_lookup(s, e->ref) != e->archs)
+            fail("an exact catalog entry is not found by its reference");
+        if (!archset_ok(snapshot_catalog_lookup(s, e->ref)))
+            fail("catalog look-up out of range");
+    }
+    /* look-ups of absent keys and of strings from the input as images */
+    if (snapshot_find_datasource(s, "\x01", "\x01") || snapshot_find_pvc(s, "\x01", "\x01") ||
+        snapshot_find_preference(s, "\x01", "\x01") || snapshot_find_datasource(s, NULL, NULL))
+        fail("a look-up found a key that is not there");
+    for (size_t i = 0; i < s->nnodes; i++)
+        if (!archset_ok(snapshot_catalog_lookup(s, s->nodes[i].name)))
+            fail("catalog look-up out of range");
+    for (size_t i = 0; i < s->ndatasources; i++)
+        if (!archset_ok(snapshot_catalog_lookup(s, s->datasources[i].name)))
+            fail("catalog look-up out of range");
+}
+
+static void check_same_keys(const struct snapshot *a, const struct snapshot *b)
+{
+    if (a->nnodes != b->nnodes || a->ndatasources != b->ndatasources || a->npvcs != b->npvcs ||
+        a->npreferences != b->npreferences || a->ncatalog != b->ncatalog)
+        fail("object counts depend on the order of the input");
+    for (size_t i = 0; i < a->nnodes; i++)
+        if (strcmp(a->nodes[i].name, b->nodes[i].name) != 0)
+            fail("node names depend on the order of the input");
+    for (size_t i = 0; i < a->ndatasources; i++)
+        if (cmp_key(a->datasources[i].ns, a->datasources[i].name, b->datasources[i].ns, b->datasources[i].name))
+            fail("DataSource keys depend on the order of the input");
+    for (size_t i = 0; i < a->npvcs; i++)
+        if (cmp_key(a->pvcs[i].ns, a->pvcs[i].name, b->pvcs[i].ns, b->pvcs[i].name))
+            fail("PVC keys depend on the order of the input");
+    for (size_t i = 0; i < a->npreferences; i++)
+        if (cmp_key(a->preferences[i].ns, a->preferences[i].name, b->preferences[i].ns, b->preferences[i].name))
+            fail("preference keys depend on the order of the input");
+    for (size_t i = 0; i < a->ncatalog; i++)
+        if (strcmp(a->catalog[i].ref, b->catalog[i].ref) != 0)
+            fail("catalog references depend on the order of the input");
+}
+
+static void check_placement(const struct snapshot *s, const cJSON *spec)
+{
+    char err[256];
+    struct pool *pool = pool_new(0);
+    struct placement pl;
+    if (!pool)
+        fail("out of memory");
+    if (selector_parse_placement(spec, pool, &pl, err, sizeof err) == AG_OK) {
+        struct census c;
+        eligible_census(s, &pl, &c);
+        check_census(s, &pl, &c);
+        if (eligible_census_indexed(s, &pl, &c))
+            check_census(s, &pl, &c);
+        check_describe(&c);
+    }
+    pool_free(pool);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static bool ready;
+    if (!ready) {
+        mem_install_cjson_hooks();
+        log_setup(LOG_ERROR, LOG_TEXT);
+        ready = true;
+    }
+    long live = mem_live();
+    cJSON *root = cJSON_ParseWithLength((const char *)data, size);
+    if (!root)
+        return 0;
+    const cJSON *items[MAX_ITEMS], *placements[4];
+    size_t n = 0, np = 0;
+    if (cJSON_IsObject(root)) {
+        items[n++] = root;
+    } else if (cJSON_IsArray(root)) {
+        const cJSON *it;
+        cJSON_ArrayForEach(it, root) {
+            if (!cJSON_IsObject(it))
+                continue;
+            const cJSON *p = cJSON_GetObjectItemCaseSensitive(it, "fuzzPlacement");
+            if (p) {
+                if (np < sizeof placements / sizeof placements[0])
+                    placements[np++] = p;
+            } else if (n < MAX_ITEMS) {
+                items[n++] = it;
+            }
+        }
+    }
+    struct snapshot *fwd = build(items, n, false);
+    struct snapshot *rev = build(items, n, true);
+    if (!fwd || !rev)
+        fail("cluster_builder_finish returned NULL without an allocation failure");
+    check_snapshot(fwd);
+    check_snapshot(rev);
+    check_same_keys(fwd, rev);
+    for (size_t i = 0; i < np; i++)
+        check_placement(fwd, placements[i]);
+    snapshot_release(fwd);
+    snapshot_release(rev);
+    cJSON_Delete(root);
+    if (mem_live() != live)
+        fail("allocations outlive the input");
+    return 0;
+}

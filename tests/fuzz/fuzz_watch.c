@@ -1,0 +1,259 @@
+/* fuzz_watch.c - libFuzzer target: the live-cluster source's watch-stream parser
+ * (kube_store_apply_line) and the store it feeds. Input: a byte choosing the kind
+ * ('0'..'7', any byte modulo KK_COUNT), then a watch stream, one event per line.
+ * Checked, aborting on a violation:
+ *  - every result is in range; a line that is no event is AG_EINVAL and changes nothing;
+ *  - a change event that is refused leaves the store as it was and says why;
+ *  - a change event applied twice changes nothing the second time (unless the object repeats a
+ *    member name, which the API server never sends: see dup_keys);
+ *  - after ADDED/MODIFIED the stored object is the event object pruned (or absent when the kind
+ *    does not keep it); after DELETED the key is absent; pruning a stored object again gives it
+ *    back unchanged;
+ *  - the resourceVersion reported is the object's, when it is a usable one;
+ *  - the snapshot built from the store holds every stored object the builder did not refuse. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cjson/cJSON.h>
+#include "kube_store.h"
+#include "cluster.h"
+#include "log.h"
+#include "mem.h"
+
+#define MAX_LINES 64
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void fail(const char *what)
+{
+    fprintf(stderr, "fuzz_watch: invariant violated: %s\n", what);
+    abort();
+}
+
+static bool terminated(const char *s, size_t n)
+{
+    return memchr(s, '\0', n) != NULL;
+}
+
+/* The store key of an event object ("ns/name", "/name" cluster-scoped); false when unusable. */
+static bool event_key(const struct kube_kind *k, const cJSON *obj, char *key, size_t keylen)
+{
+    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
+    const cJSON *name = cJSON_IsObject(meta) ? cJSON_GetObjectItemCaseSensitive(meta, "name") : NULL;
+    const cJSON *ns = cJSON_IsObject(meta) ? cJSON_GetObjectItemCaseSensitive(meta, "namespace") : NULL;
+    if (!cJSON_IsString(name) || !*name->valuestring)
+        return false;
+    if (k->namespaced && (!cJSON_IsString(ns) || !*ns->valuestring))
+        return false;
+    int n = snprintf(key, keylen, "%s/%s", k->namespaced ? ns->valuestring : "", name->valuestring);
+    return n > 0 && (size_t)n < keylen;
+}
+
+static int cmp_name(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Whether some object in `j` has two members of the same name. The API server never sends
+ * that (Go's encoding/json writes each key once), and cJSON_Compare, which the store's change
+ * detection uses, is not reflexive on such objects (it looks members up by name): applying one
+ * twice reports a change both times. */
+static bool dup_keys(const cJSON *j)
+{
+    if (!j)
+        return false;
+    if (cJSON_IsObject(j)) {
+        size_t n = (size_t)cJSON_GetArraySize(j), i = 0;
+        const char **names = malloc((n ? n : 1) * sizeof *names);
+        if (!names)
+            fail("out of memory");
+        for (const cJSON *c = j->child; c; c = c->next)
+            names[i++] = c->string ? c->string : "";
+        qsort(names, n, sizeof *names, cmp_name);
+        bool dup = false;
+        for (i = 1; i < n && !dup; i++)
+            dup = strcmp(names[i - 1], names[i]) == 0;
+        free(names);
+        if (dup)
+            return true;
+    }
+    for (const cJSON *c = j->child; c; c = c->next)
+        if (dup_keys(c))
+            return true;
+    return false;
+}
+
+/* Equal as text: both sides come from pruning equal input, so member order is the same. */
+static bool same_json(const cJSON *a, const cJSON *b)
+{
+    char *ta = cJSON_PrintUnformatted(a), *tb = cJSON_PrintUnformatted(b);
+    if (!ta || !tb)
+        fail("out of memory");
+    bool same = strcmp(ta, tb) == 0;
+    cJSON_free(ta);
+    cJSON_free(tb);
+    return same;
+}
+
+static void check_rv(const cJSON *obj, const char *rv)
+{
+    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
+    const cJSON *jrv = cJSON_IsObject(meta) ? cJSON_GetObjectItemCaseSensitive(meta, "resourceVersion") : NULL;
+    bool usable = cJSON_IsString(jrv) && *jrv->valuestring && strlen(jrv->valuestring) < KUBE_RV_MAX;
+    if (!terminated(rv, KUBE_RV_MAX))
+        fail("resourceVersion not terminated");
+    if (usable ? strcmp(rv, jrv->valuestring) != 0 : rv[0] != '\0')
+        fail("resourceVersion is not the object's usable one");
+}
+
+static void check_line(struct kube_store *s, unsigned kind, const char *line, size_t len)
+{
+    const struct kube_kind *k = &kube_kinds(NULL)[kind];
+    size_t before = kube_store_count(s, kind);
+    struct kube_line ln;
+    memset(&ln, 0x5a, sizeof ln);
+    enum ag_result r = kube_store_apply_line(s, kind, line, len, &ln);
+    if (ln.type > KUBE_LINE_OTHER)
+        fail("line type out of range");
+    if (!terminated(ln.message, sizeof ln.message) || !terminated(ln.rv, sizeof ln.rv))
+        fail("line fields not terminated");
+
+    /* an independent reading of the line */
+    cJSON *j = cJSON_ParseWithLengthOpts(line, len, NULL, 0);
+    const cJSON *jt = cJSON_GetObjectItemCaseSensitive(j, "type");
+    const cJSON *obj = cJSON_GetObjectItemCaseSensitive(j, "object");
+    bool event = cJSON_IsString(jt) && cJSON_IsObject(obj);
+    if (!event) {
+        if (ln.type != KUBE_LINE_BAD || r != AG_EINVAL || kube_store_count(s, kind) != before)
+            fail("a line that is no event is not refused as such");
+        cJSON_Delete(j);
+        return;
+    }
+    const char *type = jt->valuestring;
+    bool change = !strcmp(type, "ADDED") || !strcmp(type, "MODIFIED") || !strcmp(type, "DELETED");
+    enum kube_line_type want = change                       ? KUBE_LINE_CHANGE
+                               : !strcmp(type, "BOOKMARK") ? KUBE_LINE_BOOKMARK
+                               : !strcmp(type, "ERROR")    ? KUBE_LINE_ERROR
+                                                           : KUBE_LINE_OTHER;
+    if (ln.type != want)
+        fail("line type is not the event's type");
+    if (ln.type != KUBE_LINE_CHANGE) {
+        if (r != AG_OK || kube_store_count(s, kind) != before)
+            fail("an event that is no change changed the store or failed");
+    }
+    if (ln.type == KUBE_LINE_BOOKMARK)
+        check_rv(obj, ln.rv);
+    if (ln.type == KUBE_LINE_ERROR) {
+        const cJSON *code = cJSON_GetObjectItemCaseSensitive(obj, "code");
+        if (ln.has_code != cJSON_IsNumber(code) || ln.code != (cJSON_IsNumber(code) ? code->valueint : 0))
+            fail("ERROR code is not the object's");
+        const cJSON *m = cJSON_GetObjectItemCaseSensitive(obj, "message");
+        const char *want_msg = cJSON_IsString(m) ? m->valuestring : "(no message)";
+        size_t wl = strlen(want_msg);
+        if (wl > sizeof ln.message - 1)
+            wl = sizeof ln.message - 1;
+        if (strlen(ln.message) != wl || strncmp(ln.message, want_msg, wl) != 0)
+            fail("ERROR message is not the object's (cut to fit)");
+    }
+    if (ln.type != KUBE_LINE_CHANGE) {
+        cJSON_Delete(j);
+        return;
+    }
+
+    check_rv(obj, ln.rv);
+    if (r != AG_OK && r != AG_EINVAL && r != AG_ETOOBIG && r != AG_ENOMEM)
+        fail("apply result out of range");
+    char key[512];
+    bool have_key = event_key(k, obj, key, sizeof key);
+    if (r != AG_OK) {
+        if (ln.changed || !ln.message[0] || kube_store_count(s, kind) != before)
+            fail("a refused change event changed the store or did not say why");
+        cJSON_Delete(j);
+        return;
+    }
+    if (!have_key)
+        fail("a change event without a usable key was applied");
+    bool deleted = !strcmp(type, "DELETED");
+    cJSON *stored = kube_store_get(s, kind, key);
+    if (deleted) {
+        if (stored)
+            fail("a deleted object is still stored");
+    } else {
+        cJSON *pruned = NULL;
+        char err[512];
+        if (kube_prune(kind, obj, &pruned, err, sizeof err) != AG_OK)
+            fail("an applied object does not prune");
+        /* with a repeated member name the store may keep an earlier copy cJSON_Compare finds equal */
+        if (!pruned != !stored ||
+            (pruned && !same_json(pruned, stored) && !(dup_keys(obj) && cJSON_Compare(pruned, stored, true))))
+            fail("the stored object is not the event object pruned");
+        if (stored) {
+            cJSON *again = NULL;
+            if (kube_prune(kind, stored, &again, err, sizeof err) != AG_OK || !again || !same_json(again, stored))
+                fail("pruning a pruned object changes it");
+            cJSON_Delete(again);
+        }
+        cJSON_Delete(pruned);
+    }
+    cJSON_Delete(stored);
+    if (kube_store_count(s, kind) != before && !ln.changed)
+        fail("the count changed without a change");
+
+    /* the same event again changes nothing (see dup_keys for the exception) */
+    struct kube_line again;
+    r = kube_store_apply_line(s, kind, line, len, &again);
+    if (r != AG_OK || again.type != KUBE_LINE_CHANGE || (again.changed && !dup_keys(obj)))
+        fail("a change event applied twice changed the store the second time");
+    cJSON_Delete(j);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static bool ready;
+    if (!ready) {
+        mem_install_cjson_hooks();
+        log_setup(LOG_ERROR, LOG_TEXT);
+        ready = true;
+    }
+    if (size == 0)
+        return 0;
+    long live = mem_live();
+    unsigned kind = data[0] % KK_COUNT;
+    const char *text = (const char *)data + 1;
+    size_t len = size - 1;
+
+    struct kube_store *s = kube_store_new();
+    if (!s)
+        fail("out of memory");
+    size_t lines = 0;
+    for (size_t pos = 0; pos < len && lines < MAX_LINES; lines++) {
+        const char *nl = memchr(text + pos, '\n', len - pos);
+        size_t end = nl ? (size_t)(nl - text) : len;
+        /* a line is handed over without its newline (as kube_client_stream does) */
+        check_line(s, kind, text + pos, end - pos);
+        pos = end + 1;
+    }
+
+    size_t refused = 0;
+    char err[512];
+    struct snapshot *snap = kube_store_build(s, &refused, err, sizeof err);
+    if (!snap)
+        fail("kube_store_build returned NULL without a catalog or an allocation failure");
+    size_t count = kube_store_count(s, kind), have = 0;
+    switch (kind) {
+    case KK_NODE: have = snap->nnodes; break;
+    case KK_DATASOURCE: have = snap->ndatasources; break;
+    case KK_PVC: have = snap->npvcs; break;
+    case KK_CLUSTER_PREFERENCE:
+    case KK_PREFERENCE: have = snap->npreferences; break;
+    default: have = count - refused; break;     /* at most one HyperConverged / KubeVirt is used */
+    }
+    if (refused > count || have + refused != count)
+        fail("the snapshot does not hold every stored object the builder accepted");
+    snapshot_release(snap);
+    kube_store_free(s);
+    if (mem_live() != live)
+        fail("allocations outlive the input");
+    return 0;
+}
