@@ -8,7 +8,14 @@ missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' || missing="$missing $p"
 done
-[ -z "$missing" ] && exit 0
+if [ -z "$missing" ]; then
+    # Everything is installed; the Containerfile check still asks apt for candidates, which needs
+    # package lists: fetch them once when there are none (a fresh machine).
+    if [ "$(id -u)" -eq 0 ] && ! ls /var/lib/apt/lists/*_Packages* >/dev/null 2>&1; then
+        apt-get update -q >/dev/null || echo "apt-get update failed; the Containerfile check may not resolve packages" >&2
+    fi
+    exit 0
+fi
 if [ "$(id -u)" -eq 0 ]; then
     echo "installing missing packages:$missing"
     export DEBIAN_FRONTEND=noninteractive
