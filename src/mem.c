@@ -184,7 +184,10 @@ static bool in_arena(const void *p)
 
 static void *hook_malloc(size_t n)
 {
-    return arena_depth ? arena_alloc(n) : mem_malloc(n);
+    /* While a test makes allocations fail (mem_fail_after), every cJSON allocation goes through
+     * mem_malloc so that each one is a point where the failure can land. */
+    bool injecting = atomic_load_explicit(&fail_countdown, memory_order_relaxed) >= 0;
+    return arena_depth && !injecting ? arena_alloc(n) : mem_malloc(n);
 }
 
 static void hook_free(void *p)
