@@ -23,13 +23,22 @@ static bool nests_too_deep(const char *s, size_t len)
     size_t depth = 0;
     bool in_str = false;
     for (size_t i = 0; i < len; i++) {
-        char c = s[i];
         if (in_str) {
-            if (c == '\\')
-                i++;            /* skip the escaped character */
-            else if (c == '"')
+            /* Most of a review is string bytes: jump to the next quote (memchr is vectorised)
+             * and let the number of backslashes right before it say whether it is escaped. */
+            const char *q = memchr(s + i, '"', len - i);
+            if (!q)
+                return false;   /* an unterminated string: the parser refuses it */
+            size_t j = (size_t)(q - s), k = j;
+            while (k > i && s[k - 1] == '\\')
+                k--;
+            if ((j - k) % 2 == 0)
                 in_str = false;
-        } else if (c == '"') {
+            i = j;
+            continue;
+        }
+        char c = s[i];
+        if (c == '"') {
             in_str = true;
         } else if (c == '{' || c == '[') {
             if (++depth > REVIEW_MAX_NESTING)

@@ -180,6 +180,21 @@ static void test_nesting(void)
     CU_ASSERT_EQUAL(review_decode(s, strlen(s), &r, err, sizeof err), AG_OK);
     review_free(&r);
 
+    /* an even run of backslashes does not escape the quote after it: the brackets that follow are
+     * structure again, and 65 of them are too deep */
+    char deep[1024];
+    char opens[70], closes[70];
+    memset(opens, '[', 65);
+    opens[65] = '\0';
+    memset(closes, ']', 65);
+    closes[65] = '\0';
+    snprintf(deep, sizeof deep, REQ(",\"name\":\"a\\\\\",\"x\":%s%s"), opens, closes);
+    expect_invalid(deep, strlen(deep), "JSON nests deeper than 64 levels");
+    /* the same with an odd run: the brackets stay inside the string */
+    snprintf(deep, sizeof deep, REQ(",\"name\":\"a\\\\\\\"%s%s\""), opens, closes);
+    CU_ASSERT_EQUAL(review_decode(deep, strlen(deep), &r, err, sizeof err), AG_OK);
+    review_free(&r);
+
     /* 100,000 unclosed openers alone */
     size_t n = 100000;
     char *open = mem_malloc(n);
