@@ -55,6 +55,14 @@ struct creds {
 enum req_mode { RM_COLLECT, RM_DISCARD };
 
 /* One HTTP request, from its headers to NOTIFY_COMPLETED. */
+/* One open connection, for the deadline on receiving a request (see reap_slow). */
+struct conn_rec {
+    struct conn_rec *prev, *next;
+    int fd;
+    struct timespec since;      /* connection start, or the end of its last request */
+    bool in_request;            /* headers received, answer not yet complete */
+};
+
 struct request {
     enum endpoint ep;
     enum req_mode mode;
@@ -80,12 +88,14 @@ static struct {
     atomic_bool draining;       /* SIGTERM seen: /readyz 503 while the shutdown delay runs */
     atomic_bool reload_requested;
     atomic_bool watcher_quit;
+    pthread_mutex_t conns_lock;         /* guards conns and every conn_rec's fields */
+    struct conn_rec *conns;
     atomic_long inflight;
     pthread_t watcher;
     bool watcher_started;
     int wake[2];                        /* self-pipe waking the watcher */
     unsigned long long stamp;
-} S = { .listen_fd = -1, .wake = { -1, -1 } };
+} S = { .listen_fd = -1, .wake = { -1, -1 }, .conns_lock = PTHREAD_MUTEX_INITIALIZER };
 
 /* ---- credentials ---------------------------------------------------------------------- */
 
@@ -219,6 +229,83 @@ static void watcher_reload(const char *why)
     }
 }
 
+/* ---- the receive deadline ----
+ * libmicrohttpd's --idle-timeout counts silence, so a client that trickles a request one byte at
+ * a time would keep its connection forever. Every connection must instead deliver the headers of
+ * its next request, and then that request's body, within --idle-timeout of its start or of the
+ * end of its previous request; the watcher shuts down the socket of one that does not (the
+ * connection is then closed by libmicrohttpd as usual). The lock is held across shutdown() and by
+ * the CLOSED notification, which comes before libmicrohttpd closes the descriptor, so a
+ * descriptor is never shut down after it was closed and reused. */
+
+static void conn_mark(struct MHD_Connection *conn, bool in_request)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    struct conn_rec *rec = ci ? ci->socket_context : NULL;
+    if (!rec)
+        return;
+    pthread_mutex_lock(&S.conns_lock);
+    rec->in_request = in_request;
+    clock_gettime(CLOCK_MONOTONIC, &rec->since);
+    pthread_mutex_unlock(&S.conns_lock);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    (void)cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        struct conn_rec *rec = ci ? mem_calloc(1, sizeof *rec) : NULL;
+        if (!rec)
+            return;     /* untracked: only the idle timeout applies to it */
+        rec->fd = ci->connect_fd;
+        clock_gettime(CLOCK_MONOTONIC, &rec->since);
+        pthread_mutex_lock(&S.conns_lock);
+        rec->next = S.conns;
+        if (S.conns)
+            S.conns->prev = rec;
+        S.conns = rec;
+        pthread_mutex_unlock(&S.conns_lock);
+        *socket_context = rec;
+        return;
+    }
+    struct conn_rec *rec = *socket_context;
+    if (!rec)
+        return;
+    pthread_mutex_lock(&S.conns_lock);
+    if (rec->prev)
+        rec->prev->next = rec->next;
+    else
+        S.conns = rec->next;
+    if (rec->next)
+        rec->next->prev = rec->prev;
+    pthread_mutex_unlock(&S.conns_lock);
+    *socket_context = NULL;
+    mem_free(rec);
+}
+
+static void reap_slow(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    double limit = (double)S.cfg->idle_timeout_s;
+    unsigned reaped = 0;
+    pthread_mutex_lock(&S.conns_lock);
+    for (struct conn_rec *c = S.conns; c; c = c->next) {
+        double age = (double)(now.tv_sec - c->since.tv_sec) + (double)(now.tv_nsec - c->since.tv_nsec) / 1e9;
+        if (age > limit) {
+            shutdown(c->fd, SHUT_RDWR);
+            c->since = now;     /* once; libmicrohttpd closes it on its next turn */
+            reaped++;
+        }
+    }
+    pthread_mutex_unlock(&S.conns_lock);
+    if (reaped)
+        log_info("closed %u connection(s) that did not deliver a request within %u s", reaped,
+                 S.cfg->idle_timeout_s);
+}
+
 static void *watcher_main(void *arg)
 {
     (void)arg;
@@ -251,6 +338,7 @@ static void *watcher_main(void *arg)
             watcher_reload(forced ? "reload requested" : "files changed");
         }
         creds_sweep(false);
+        reap_slow();
     }
     return NULL;
 }
@@ -537,6 +625,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return MHD_NO;
         clock_gettime(CLOCK_MONOTONIC, &rq->start);
         atomic_fetch_add(&S.inflight, 1);
+        conn_mark(conn, true);
         *con_cls = rq;
         classify(conn, rq, url, method);
         if (rq->mode == RM_DISCARD && rq->status) {
@@ -583,11 +672,11 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
     (void)cls;
-    (void)conn;
     (void)toe;
     struct request *rq = *con_cls;
     if (!rq)
         return;
+    conn_mark(conn, false);
     *con_cls = NULL;
     mem_free(rq->body);
     mem_free(rq);
@@ -719,6 +808,7 @@ enum ag_result http_start(const struct config *cfg, char *err, size_t errlen)
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->connection_memory,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)0,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, (void *)NULL,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, (void *)NULL,
         MHD_OPTION_HTTPS_PRIORITIES, TLS_PRIORITIES,
         MHD_OPTION_HTTPS_CERT_CALLBACK, cert_callback,
         MHD_OPTION_ARRAY, mode_opts,
