@@ -184,9 +184,11 @@ static void check_line(struct kube_store *s, unsigned kind, const char *line, si
         char err[512];
         if (kube_prune(kind, obj, &pruned, err, sizeof err) != AG_OK)
             fail("an applied object does not prune");
-        /* with a repeated member name the store may keep an earlier copy cJSON_Compare finds equal */
+        /* with a repeated member name (in the event or the stored copy) the store may keep an
+         * earlier copy cJSON_Compare finds equal */
         if (!pruned != !stored ||
-            (pruned && !same_json(pruned, stored) && !(dup_keys(obj) && cJSON_Compare(pruned, stored, true))))
+            (pruned && !same_json(pruned, stored) &&
+             !((dup_keys(obj) || dup_keys(stored)) && cJSON_Compare(pruned, stored, true))))
             fail("the stored object is not the event object pruned");
         if (stored) {
             cJSON *again = NULL;
