@@ -34,14 +34,6 @@ static int wanted(const char *name, int argc, char **argv)
     return 0;
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 int main(int argc, char **argv)
 {
     testutil_init();
@@ -89,7 +81,7 @@ int main(int argc, char **argv)
     CU_cleanup_registry();
     curl_global_cleanup();
     if (failed == 0 && !getenv("ARCHGATE_ITEST_KEEP"))
-        nftw(itest_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        tu_rmtree(itest_dir);
     else
         fprintf(stderr, "itest: logs and certificates kept in %s\n", itest_dir);
     if (err != CUE_SUCCESS)

@@ -29,6 +29,7 @@
 #include "patch.h"
 #include "pool.h"
 #include "unit.h"
+#include "testutil.h"
 
 /* ---- certificates ---- */
 
@@ -313,14 +314,6 @@ static struct MHD_Daemon *main_d, *rogue_d;
 static unsigned short main_port, rogue_port;
 static char server_url[64], rogue_url[64];
 
-static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
-
 static bool write_file(const char *p, const char *data)
 {
     FILE *f = fopen(p, "wb");
@@ -372,7 +365,7 @@ static int suite_cleanup(void)
     cert_free(&client);
     cert_free(&ca2);
     cert_free(&rogue);
-    return nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    return tu_rmtree(dir);
 }
 
 static long long mono_ms(void)

@@ -14,6 +14,7 @@
 #include "patch.h"
 #include "pool.h"
 #include "unit.h"
+#include "testutil.h"
 
 static char dir[64];
 static struct pool *pool;
@@ -43,14 +44,6 @@ static bool write_text(const char *name, const char *text)
     return write_file(name, text, strlen(text));
 }
 
-static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
-
 static int suite_init(void)
 {
     snprintf(dir, sizeof dir, "/tmp/archgate-kubeconfig.XXXXXX");
@@ -76,7 +69,7 @@ static int suite_cleanup(void)
     pool_free(pool);
     unsetenv("KUBERNETES_SERVICE_HOST");
     unsetenv("KUBERNETES_SERVICE_PORT");
-    return nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    return tu_rmtree(dir);
 }
 
 static bool config_empty(const struct kube_config *c)

@@ -16,20 +16,13 @@
 #include "kubefake.h"
 #include "mem.h"
 #include "unit.h"
+#include "testutil.h"
 
 #define NODES "/api/v1/nodes"
 #define DS "/apis/cdi.kubevirt.io/v1beta1/datasources"
 #define KV "/apis/kubevirt.io/v1/kubevirts"
 
 static char dir[64], crt[128], key[128];
-
-static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
 
 static int suite_init(void)
 {
@@ -46,7 +39,7 @@ static int suite_init(void)
 static int suite_cleanup(void)
 {
     curl_global_cleanup();
-    return nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    return tu_rmtree(dir);
 }
 
 static long now_ms(void)

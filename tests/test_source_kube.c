@@ -31,14 +31,6 @@ static enum log_level saved_level;
 static atomic_int synced_calls;
 static const struct kube_kind *K;
 
-static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
-
 static int suite_init(void)
 {
     saved_level = log_min_level;
@@ -57,7 +49,7 @@ static int suite_cleanup(void)
 {
     log_min_level = saved_level;
     snapshot_publish(NULL);
-    return nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    return tu_rmtree(dir);
 }
 
 static long long now_ms(void)

@@ -12,6 +12,7 @@
 #include "mem.h"
 #include "tlsfiles.h"
 #include "unit.h"
+#include "testutil.h"
 
 static char dir[64];
 static char good_crt[128], good_key[128], other_crt[128], other_key[128];
@@ -28,14 +29,6 @@ static bool write_file(const char *p, const char *data, size_t len)
         return false;
     bool ok = fwrite(data, 1, len, f) == len;
     return fclose(f) == 0 && ok;
-}
-
-static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
 }
 
 static int suite_init(void)
@@ -55,7 +48,7 @@ static int suite_init(void)
 
 static int suite_cleanup(void)
 {
-    return nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    return tu_rmtree(dir);
 }
 
 /* Load and expect failure with `result`; the message must contain both fragments. */

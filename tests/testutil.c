@@ -1,4 +1,5 @@
 /* testutil.c - helpers shared by the test programs: files, JSON, snapshots, totals. */
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,6 +111,19 @@ struct snapshot *tu_snapshot_dir(const char *dir)
         return NULL;
     }
     return s;
+}
+
+static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(p);
+}
+
+int tu_rmtree(const char *dir)
+{
+    return nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 struct pool *tu_pool;

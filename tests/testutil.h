@@ -29,6 +29,9 @@ extern struct pool *tu_pool;
 int tu_pool_setup(void);
 int tu_pool_teardown(void);
 
+/* Remove a folder and everything under it (test scratch space); 0 on success. */
+int tu_rmtree(const char *dir);
+
 /* Structural JSON equality of two texts (key order ignored). */
 bool tu_json_equal(const char *a, const char *b);
 

@@ -486,19 +486,11 @@ bool lu_setup(const char *prefix)
     return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 void lu_teardown(bool keep)
 {
     curl_global_cleanup();
     if (keep)
         fprintf(stderr, "logs and certificates kept in %s\n", itest_dir);
     else
-        nftw(itest_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        tu_rmtree(itest_dir);
 }
