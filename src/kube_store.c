@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "kube_store.h"
 #include "log.h"
@@ -319,6 +320,86 @@ static bool map_grow(struct kube_map *m)
     return true;
 }
 
+struct member_ref {
+    const char *name;
+    size_t pos;
+    const cJSON *item;
+};
+
+static int member_ref_cmp(const void *pa, const void *pb)
+{
+    const struct member_ref *a = pa, *b = pb;
+    int c = strcmp(a->name, b->name);
+    return c ? c : (a->pos > b->pos) - (a->pos < b->pos);
+}
+
+static bool same_json(const cJSON *a, const cJSON *b);
+
+/* Members of `o` (n of them) sorted by name, then by position; NULL when out of memory. */
+static struct member_ref *sorted_members(const cJSON *o, size_t n)
+{
+    struct member_ref *r = mem_malloc(n * sizeof *r);
+    if (!r)
+        return NULL;
+    size_t i = 0;
+    for (const cJSON *c = o->child; c; c = c->next, i++)
+        r[i] = (struct member_ref){ c->string ? c->string : "", i, c };
+    qsort(r, n, sizeof *r, member_ref_cmp);
+    return r;
+}
+
+/* Objects whose members are not in the same order: equal when, name by name, the k-th member
+ * of a name in one equals the k-th of that name in the other. Out of memory counts as unequal
+ * (at worst one needless rebuild). */
+static bool same_members_reordered(const cJSON *a, const cJSON *b, size_t n)
+{
+    struct member_ref *ra = sorted_members(a, n), *rb = ra ? sorted_members(b, n) : NULL;
+    bool same = ra && rb;
+    for (size_t i = 0; same && i < n; i++)
+        same = !strcmp(ra[i].name, rb[i].name) && same_json(ra[i].item, rb[i].item);
+    mem_free(ra);
+    mem_free(rb);
+    return same;
+}
+
+/* Whether a and b hold the same JSON; member order in objects does not matter. Unlike
+ * cJSON_Compare, which looks members up by name, this is also right for an object that repeats
+ * a member name (the k-th occurrence is matched with the k-th), so applying such an object twice
+ * changes nothing. Depth is bounded by the nesting limit every stored object passed. */
+static bool same_json(const cJSON *a, const cJSON *b)
+{
+    if (a == b)
+        return true;
+    if (!a || !b || (a->type & 0xFF) != (b->type & 0xFF))
+        return false;
+    switch (a->type & 0xFF) {
+    case cJSON_Number:
+        return a->valuedouble == b->valuedouble;
+    case cJSON_String:
+    case cJSON_Raw:
+        return a->valuestring && b->valuestring ? !strcmp(a->valuestring, b->valuestring)
+                                                : a->valuestring == b->valuestring;
+    case cJSON_Array:
+    case cJSON_Object: {
+        const cJSON *x = a->child, *y = b->child;
+        size_t n = 0;
+        bool in_order = true;
+        for (; x && y; x = x->next, y = y->next, n++) {
+            if (cJSON_IsObject(a) && in_order &&
+                strcmp(x->string ? x->string : "", y->string ? y->string : ""))
+                in_order = false;
+            if (in_order && !same_json(x, y))
+                return false;
+        }
+        if (x || y)
+            return false;
+        return in_order || same_members_reordered(a, b, n);
+    }
+    default:
+        return true; /* false, true, null: the type says it all */
+    }
+}
+
 /* Put `obj` (taken over, also on failure) under `key`; *changed: differs from what was there. */
 static enum ag_result map_put(struct kube_map *m, const char *key, cJSON *obj, bool *changed)
 {
@@ -326,7 +407,7 @@ static enum ag_result map_put(struct kube_map *m, const char *key, cJSON *obj, b
     struct entry **pp = map_find(m, key, h);
     if (pp) {
         struct entry *e = *pp;
-        if (cJSON_Compare(e->obj, obj, true)) {
+        if (same_json(e->obj, obj)) {
             cJSON_Delete(obj);
             *changed = false;
             return AG_OK;
@@ -571,7 +652,7 @@ static bool maps_equal(const struct kube_map *a, const struct kube_map *b)
     for (size_t i = 0; i < b->cap; i++)
         for (const struct entry *e = b->slots[i]; e; e = e->next) {
             struct entry **pp = map_find(a, e->key, e->hash);
-            if (!pp || !cJSON_Compare((*pp)->obj, e->obj, true))
+            if (!pp || !same_json((*pp)->obj, e->obj))
                 return false;
         }
     return true;
@@ -584,7 +665,7 @@ static void carry_refused(const struct kube_map *old, struct kube_map *m)
     for (size_t i = 0; i < m->cap; i++)
         for (struct entry *e = m->slots[i]; e; e = e->next) {
             struct entry **pp = map_find(old, e->key, e->hash);
-            if (pp && (*pp)->refused && cJSON_Compare((*pp)->obj, e->obj, true))
+            if (pp && (*pp)->refused && same_json((*pp)->obj, e->obj))
                 e->refused = true;
         }
 }
