@@ -3,9 +3,11 @@
 #include <stdio.h>
 #include <string.h>
 #include "review.h"
+#include "jsonparse.h"
 #include "jsonw.h"
 #include "patch.h"
 #include "mem.h"
+#include "vm.h"
 
 #define REVIEW_API_VERSION "admission.k8s.io/v1"
 #define REVIEW_KIND "AdmissionReview"
@@ -16,38 +18,28 @@ static bool is_ws(char c)
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
-/* True when '{'/'[' outside strings nest deeper than REVIEW_MAX_NESTING anywhere in the text.
- * Runs before the parser so that no recursion depth is ever reached on hostile input. */
-static bool nests_too_deep(const char *s, size_t len)
+static bool is_key(const char *s, const char *want)
 {
-    size_t depth = 0;
-    bool in_str = false;
-    for (size_t i = 0; i < len; i++) {
-        if (in_str) {
-            /* Most of a review is string bytes: jump to the next quote (memchr is vectorised)
-             * and let the number of backslashes right before it say whether it is escaped. */
-            const char *q = memchr(s + i, '"', len - i);
-            if (!q)
-                return false;   /* an unterminated string: the parser refuses it */
-            size_t j = (size_t)(q - s), k = j;
-            while (k > i && s[k - 1] == '\\')
-                k--;
-            if ((j - k) % 2 == 0)
-                in_str = false;
-            i = j;
-            continue;
-        }
-        char c = s[i];
-        if (c == '"') {
-            in_str = true;
-        } else if (c == '{' || c == '[') {
-            if (++depth > REVIEW_MAX_NESTING)
-                return true;
-        } else if ((c == '}' || c == ']') && depth > 0) {
-            depth--;
-        }
-    }
-    return false;
+    return s && strcmp(s, want) == 0;
+}
+
+/* Which members of the review become tree nodes. Under request.object and request.oldObject,
+ * no rule reads metadata.managedFields, the status, or any annotation but archgate's own; on a
+ * typical review those are more than half the body (kubectl's last-applied-configuration and
+ * the managedFields entries). They are still checked for syntax and nesting. */
+static bool review_keep(const char *const *path, unsigned depth, const char *key, void *ctx)
+{
+    (void)ctx;
+    if (depth < 2 || depth > 4 || !is_key(path[0], "request") ||
+        !(is_key(path[1], "object") || is_key(path[1], "oldObject")))
+        return true;
+    if (depth == 2)
+        return strcmp(key, "status") != 0;
+    if (!is_key(path[2], "metadata"))
+        return true;
+    if (depth == 3)
+        return strcmp(key, "managedFields") != 0;
+    return !is_key(path[3], "annotations") || strcmp(key, ANNOT_IMAGE_ARCHS) == 0;
 }
 
 /* A printable, bounded rendering of an unexpected value for an error message. */
@@ -220,31 +212,18 @@ enum ag_result review_decode(const char *body, size_t len, struct review_request
         snprintf(err, errlen, "empty body");
         goto cleanup;
     }
-    if (nests_too_deep(body, len)) {
+    size_t at = 0;
+    switch (json_parse(body, len, REVIEW_MAX_NESTING, review_keep, NULL, &out->root, &at)) {
+    case JSON_PARSE_OK:
+        break;
+    case JSON_PARSE_DEPTH:
         snprintf(err, errlen, "JSON nests deeper than %d levels", REVIEW_MAX_NESTING);
         goto cleanup;
-    }
-
-    const char *end = NULL;
-    out->root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
-    if (!out->root) {
-        /* cJSON answers NULL both for bad syntax and for a failed allocation. Allocation
-         * failures here are (in practice, and always under mem_fail_after) persistent: probe. */
-        void *probe = mem_malloc(64);
-        if (!probe) {
-            rc = AG_ENOMEM;
-            goto cleanup;
-        }
-        mem_free(probe);
-        size_t at = (end && end >= body && end <= body + len) ? (size_t)(end - body) : 0;
-        snprintf(err, errlen, "not valid JSON near byte %zu", at);
+    case JSON_PARSE_NOMEM:
+        rc = AG_ENOMEM;
         goto cleanup;
-    }
-    size_t pos = (end && end >= body && end <= body + len) ? (size_t)(end - body) : len;
-    while (pos < len && is_ws(body[pos]))
-        pos++;
-    if (pos < len) {
-        snprintf(err, errlen, "not valid JSON near byte %zu", pos);
+    default:
+        snprintf(err, errlen, "not valid JSON near byte %zu", at);
         goto cleanup;
     }
 

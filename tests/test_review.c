@@ -195,12 +195,15 @@ static void test_nesting(void)
     CU_ASSERT_EQUAL(review_decode(deep, strlen(deep), &r, err, sizeof err), AG_OK);
     review_free(&r);
 
-    /* 100,000 unclosed openers alone */
+    /* 100,000 unclosed openers alone: refused at the 65th, nothing deeper is entered */
     size_t n = 100000;
     char *open = mem_malloc(n);
     CU_ASSERT_PTR_NOT_NULL_FATAL(open);
-    memset(open, '{', n);
+    memset(open, '[', n);
     expect_invalid(open, n, "JSON nests deeper than 64 levels");
+    /* '{' must be followed by a member name: the second one is already a syntax error */
+    memset(open, '{', n);
+    expect_invalid(open, n, "not valid JSON near byte 1");
     mem_free(open);
 }
 
@@ -529,6 +532,60 @@ static void test_decode_allocation_failure(void)
     mem_free(body);
 }
 
+/* What no rule reads is checked but not kept: managedFields, the status, and every annotation but
+ * archgate's own, under object and oldObject; the same names elsewhere are kept. */
+static void test_left_out_members(void)
+{
+#define OBJ(N) "{\"metadata\":{\"name\":\"" N "\",\"labels\":{\"a\":\"1\"},\"annotations\":{" \
+    "\"kubectl.kubernetes.io/last-applied-configuration\":\"{\\\"x\\\":[1]}\"," \
+    "\"archgate.io/image-architectures\":\"arm64\",\"other\":\"o\"},\"managedFields\":[{\"manager\":" \
+    "\"kubectl\",\"fieldsV1\":{\"f:spec\":{}}}]},\"spec\":{\"running\":true},\"status\":{\"ready\":false}}"
+    const char *body = REQ(",\"object\":" OBJ("new") ",\"oldObject\":" OBJ("old") ",\"status\":{\"kept\":1}");
+    struct review_request r;
+    char err[256];
+    CU_ASSERT_EQUAL_FATAL(review_decode(body, strlen(body), &r, err, sizeof err), AG_OK);
+    const cJSON *objs[2] = { r.object, r.old_object };
+    for (int i = 0; i < 2; i++) {
+        CU_ASSERT_PTR_NOT_NULL_FATAL(objs[i]);
+        char *text = cJSON_PrintUnformatted(objs[i]);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+        char want[512];
+        snprintf(want, sizeof want,
+                 "{\"metadata\":{\"name\":\"%s\",\"labels\":{\"a\":\"1\"},\"annotations\":{"
+                 "\"archgate.io/image-architectures\":\"arm64\"}},\"spec\":{\"running\":true}}",
+                 i ? "old" : "new");
+        CU_ASSERT_STRING_EQUAL(text, want);
+        cJSON_free(text);
+    }
+    /* request.status is not under an object: kept */
+    CU_ASSERT_PTR_NOT_NULL(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(r.root, "request"),
+                                                            "status"));
+    review_free(&r);
+
+    /* left out, still checked: bad syntax in managedFields, a bad escape in an annotation, and
+     * nesting inside the status all refuse the review */
+    const char *bad[] = {
+        REQ(",\"object\":{\"metadata\":{\"managedFields\":[{\"manager\":}]}}"),
+        REQ(",\"object\":{\"metadata\":{\"annotations\":{\"x\":\"\\q\"}}}"),
+        REQ(",\"oldObject\":{\"status\":{\"a\":01}}"),
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        expect_invalid(bad[i], strlen(bad[i]), "not valid JSON near byte");
+    char deep[1024];
+    char opens[70], closes[70];
+    memset(opens, '[', 62);
+    opens[62] = '\0';
+    memset(closes, ']', 62);
+    closes[62] = '\0';
+    /* root, request, object = 3 levels; 62 arrays as the status reach 65 */
+    snprintf(deep, sizeof deep, REQ(",\"object\":{\"status\":%s%s}"), opens, closes);
+    expect_invalid(deep, strlen(deep), "JSON nests deeper than 64 levels");
+    snprintf(deep, sizeof deep, REQ(",\"object\":{\"status\":%s%s}"), opens + 1, closes + 1);
+    CU_ASSERT_EQUAL(review_decode(deep, strlen(deep), &r, err, sizeof err), AG_OK);
+    review_free(&r);
+#undef OBJ
+}
+
 UNIT_SUITE("review", NULL, NULL,
            { "malformed reviews refused with their reason", test_malformed_table },
            { "uid and string length limits", test_limits },
@@ -537,6 +594,7 @@ UNIT_SUITE("review", NULL, NULL,
            { "decode the kube-apiserver sample", test_decode_apiserver_sample },
            { "decode DELETE, CONNECT, UPDATE, other ops", test_decode_ops },
            { "decode the example reviews", test_decode_examples },
+           { "managedFields, status, other annotations: checked, not kept", test_left_out_members },
            { "encode allowed", test_encode_allowed },
            { "encode denied with causes and details", test_encode_denied },
            { "encode patch and warnings", test_encode_patched_and_warnings },

@@ -1,11 +1,14 @@
 /* fuzz_review.c - libFuzzer target: any bytes through webhook_handle on /validate and /mutate,
  * against the cluster of example 05. Every answer must be 200/400/500; a 200 (and a 500 with
- * a body) must be an AdmissionReview that echoes a uid. Run from the repository root. */
+ * a body) must be an AdmissionReview that echoes a uid. The review's JSON parser is also checked
+ * against cJSON: what json_parse accepts, cJSON accepts too (it is the more lenient of the two),
+ * and both give the same tree. Run from the repository root. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <cjson/cJSON.h>
+#include "jsonparse.h"
 #include "webhook.h"
 #include "source_file.h"
 #include "log.h"
@@ -62,6 +65,26 @@ static void check(const struct webhook_result *r, bool mutate)
     cJSON_Delete(root);
 }
 
+/* json_parse keeping everything against cJSON on the same bytes. */
+static void same_as_cjson(const char *data, size_t size)
+{
+    cJSON *ours = NULL;
+    enum json_parse_result r = json_parse(data, size, JSON_PARSE_MAX_DEPTH, NULL, NULL, &ours, NULL);
+    if (r != JSON_PARSE_OK)
+        return;
+    cJSON *theirs = cJSON_ParseWithLength(data, size);
+    char *a = cJSON_PrintUnformatted(ours), *b = theirs ? cJSON_PrintUnformatted(theirs) : NULL;
+    if (!theirs || !a || !b || strcmp(a, b) != 0) {
+        fprintf(stderr, "fuzz_review: json_parse and cJSON disagree:\n  ours:  %.300s\n  cJSON: %.300s\n",
+                a ? a : "(print failed)", b ? b : "(refused)");
+        abort();
+    }
+    cJSON_free(a);
+    cJSON_free(b);
+    cJSON_Delete(ours);
+    cJSON_Delete(theirs);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static bool ready;
@@ -80,5 +103,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check(&r, mutate);
         webhook_result_free(&r);
     }
+    same_as_cjson((const char *)data, size);
     return 0;
 }
