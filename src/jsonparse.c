@@ -18,23 +18,24 @@ struct parser {
     const char *path[JSON_PARSE_MAX_DEPTH];
 };
 
-/* Byte classes inside a string: 0 plain, 1 the closing quote, 2 a backslash, 3 not allowed
- * unescaped (a control character). */
+/* Byte classes inside a string: 0 plain ASCII, 1 the closing quote, 2 a backslash, 3 not
+ * allowed unescaped (a control character), 4 the first byte of a UTF-8 sequence to check. */
 static const unsigned char str_class[256] = {
     3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3,
-    ['"'] = 1, ['\\'] = 2,
+    ['"'] = 1, ['\\'] = 2, [0x80 ... 0xFF] = 4,
 };
 
-/* Whether none of the 8 bytes at s is a quote, a backslash or a control character: most of a
- * review is string bytes, and this looks at eight of them per step on any architecture. Each
- * test is exact about whether some byte matches, which is all that is used. */
+/* Whether all 8 bytes at s are plain ASCII (no quote, backslash, control character or byte
+ * above 0x7F): most of a review is string bytes, and this looks at eight of them per step on
+ * any architecture. Each test is exact about whether some byte matches, which is all that is
+ * used. */
 static inline bool word_is_plain(const unsigned char *s)
 {
     const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
     uint64_t w;
     memcpy(&w, s, sizeof w);
     uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
-    uint64_t hit = ((q - ones) & ~q) | ((b - ones) & ~b) | ((w - ones * 0x20) & ~w);
+    uint64_t hit = ((q - ones) & ~q) | ((b - ones) & ~b) | ((w - ones * 0x20) & ~w) | w;
     return (hit & highs) == 0;
 }
 
@@ -116,6 +117,38 @@ static size_t escape_at(const struct parser *p, size_t i, unsigned long *cp)
     return 12;
 }
 
+/* The length of the UTF-8 sequence starting at s[i] (a byte above 0x7F), or 0 when it is not
+ * well-formed UTF-8 (RFC 3629: no overlong form, no surrogate, nothing above U+10FFFF). */
+static size_t utf8_at(const struct parser *p, size_t i)
+{
+    const unsigned char *s = p->s + i;
+    unsigned char c = s[0], lo = 0x80, hi = 0xBF;
+    size_t n;
+    if (c >= 0xC2 && c <= 0xDF) {
+        n = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        n = 3;
+        if (c == 0xE0)
+            lo = 0xA0;      /* overlong below U+0800 */
+        else if (c == 0xED)
+            hi = 0x9F;      /* U+D800..U+DFFF */
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        n = 4;
+        if (c == 0xF0)
+            lo = 0x90;      /* overlong below U+10000 */
+        else if (c == 0xF4)
+            hi = 0x8F;      /* above U+10FFFF */
+    } else {
+        return 0;
+    }
+    if (p->len - i < n || s[1] < lo || s[1] > hi)
+        return 0;
+    for (size_t k = 2; k < n; k++)
+        if (s[k] < 0x80 || s[k] > 0xBF)
+            return 0;
+    return n;
+}
+
 /* A string whose opening quote is at p->pos. Checks it; when `out` is not NULL, also decodes
  * it into a new allocation. p->pos ends after the closing quote. */
 static bool parse_string(struct parser *p, char **out)
@@ -139,10 +172,21 @@ static bool parse_string(struct parser *p, char **out)
             p->pos = i;
             return fail(p, JSON_PARSE_SYNTAX);
         }
+        if (k == 4) {
+            size_t n = utf8_at(p, i);
+            if (!n) {
+                p->pos = i;
+                return fail(p, JSON_PARSE_SYNTAX);
+            }
+            i += n;
+            continue;
+        }
         size_t n = escape_at(p, i, &cp);
-        if (!n) {
+        if (!n || cp == 0) {
+            /* \u0000 is JSON, but a C string would end there: "a\u0000b" would read as "a",
+             * and a member name could pass for another one */
             p->pos = i;
-            return fail(p, JSON_PARSE_SYNTAX);
+            return fail(p, n ? JSON_PARSE_NUL : JSON_PARSE_SYNTAX);
         }
         escaped = true;
         i += n;
@@ -363,8 +407,10 @@ static bool parse_value(struct parser *p, cJSON *item)
         }
         return parse_string(p, NULL);
     case 't':
-        if (item)
+        if (item) {
             item->type = cJSON_True;
+            item->valueint = 1;     /* as cJSON's parser sets it */
+        }
         return literal(p, "true", 4);
     case 'f':
         if (item)

@@ -1,4 +1,7 @@
 /* jsonparse.h - a strict JSON (RFC 8259) parser into a cJSON tree that can leave members out.
+ * Strict: the grammar exactly (no leading zeros, no trailing commas, no raw control characters
+ * in strings), well-formed UTF-8, and escapes that name a code point (no lone surrogates).
+ * It refuses one thing JSON allows: \u0000 in a string, which a C string would cut short.
  *
  * The review decoder uses it so that the parts of an AdmissionReview no rule reads (managedFields,
  * most annotations, the status) are checked for syntax but never become tree nodes: on a typical
@@ -21,6 +24,7 @@ enum json_parse_result {
     JSON_PARSE_OK,
     JSON_PARSE_SYNTAX,      /* not JSON; *err_at is the byte offset where it stops being JSON */
     JSON_PARSE_DEPTH,       /* objects and arrays nest deeper than max_depth */
+    JSON_PARSE_NUL,         /* a string holds \u0000, which a C string cannot; *err_at is where */
     JSON_PARSE_NOMEM,
 };
 

@@ -222,6 +222,9 @@ enum ag_result review_decode(const char *body, size_t len, struct review_request
     case JSON_PARSE_NOMEM:
         rc = AG_ENOMEM;
         goto cleanup;
+    case JSON_PARSE_NUL:
+        snprintf(err, errlen, "a string holds \\u0000 near byte %zu, which archgate does not accept", at);
+        goto cleanup;
     default:
         snprintf(err, errlen, "not valid JSON near byte %zu", at);
         goto cleanup;

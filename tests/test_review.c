@@ -51,6 +51,8 @@ static void test_malformed_table(void)
         { HEAD "\"request\":{\"uid\":\"u1\"", "not valid JSON near byte" },
         { "{} x", "not valid JSON near byte 3" },
         { "{}{}", "not valid JSON near byte 2" },
+        { REQ(",\"name\":\"a\\u0000b\"") , "a string holds \\u0000 near byte" },
+        { REQ(",\"name\":\"\xc0\x80\"") , "not valid JSON near byte" },
         { "[1,2]", "not a JSON object" },
         { "\"str\"", "not a JSON object" },
         { "42", "not a JSON object" },
