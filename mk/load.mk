@@ -17,5 +17,5 @@ load-deps:
 	@scripts/load/deps.sh
 
 load: load-deps
-	@$(MAKE) --no-print-directory $(B)/archgate
+	@$(MAKE) --no-print-directory $(B)/archgate $(B)/bench_request
 	LOAD_SECONDS=$(LOAD_SECONDS) LOAD_RT=$(LOAD_RT) LOAD_PERF=$(LOAD_PERF) scripts/load.sh $(B)/archgate

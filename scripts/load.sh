@@ -21,6 +21,7 @@
 # each second for others (sched_rt_runtime_us), so a run that saturates a core stalls ~50 ms once
 # a second, which shows in p99 but not in p90. wrk stays SCHED_OTHER in the new-connection modes:
 # a SCHED_FIFO wrk reconnecting in a loop stalled until its time limit;
+# LOAD_BENCH (build/bench_request) times the same review in process, to split the CPU per request;
 # LOAD_PERF=1 adds, after the table, a perf profile of archgate at 16 keep-alive and 16 new
 # connections (separate runs, not in the table); LOAD_KEEP=1 keeps the temp dir (logs, wrk output).
 # Everything listens on 127.0.0.1 only, every step has a time limit, and every process started here
@@ -358,6 +359,32 @@ END {
         }
     }
 }' "$TMP/rows"
+
+# --- where archgate's CPU per request goes ---------------------------------------------------
+# The same review through the whole request path in process (no TLS, no HTTP), on the server's
+# core: what is left of the CPU per request at ka16 is TLS, HTTP and the kernel.
+BENCH=${LOAD_BENCH:-$ROOT/build/bench_request}
+if [ -x "$BENCH" ]; then
+    echo
+    echo "=== the same review in process ($BENCH, CPU $SERVER_CPU): median / p99 microseconds"
+    (cd "$ROOT" && taskset -c "$SERVER_CPU" "$BENCH" "$REVIEW" "$CLUSTER" 2>/dev/null) >"$TMP/bench.txt" ||
+        echo "  $BENCH failed"
+    grep -E '^  [a-z]' "$TMP/bench.txt"
+    step="webhook_handle $ENDPOINT"
+    inproc=$(awk -v s="$step" 'index($0, s) { print $(NF - 1) }' "$TMP/bench.txt")
+    if [ -n "$inproc" ]; then
+        awk -v hz="$HZ" -v inproc="$inproc" '
+        $3 == "ka16" { cpu[$1, $2] = $5 > 0 ? $15 * 1e6 / hz / $5 : 0; seen[$2] = 1 }
+        END {
+            for (c in seen)
+                if (cpu["archgate", c] > 0)
+                    printf "%-5s ka16: archgate %.0f us CPU/req = %.1f in process (decode, decide, encode) + %.0f TLS, HTTP, kernel and logging; nginx %.0f us for its whole request\n",
+                        c, cpu["archgate", c], inproc, cpu["archgate", c] - inproc, cpu["nginx", c]
+        }' "$TMP/rows"
+    fi
+else
+    echo "(no $BENCH: make build/bench_request for the in-process split)"
+fi
 
 if [ "$PERF" = 1 ]; then
     if command -v perf >/dev/null 2>&1; then
