@@ -6,10 +6,12 @@
 #   make load LOAD_SECONDS=5       shorter runs
 #   make load LOAD_RT=1            servers and wrk SCHED_FIFO (a machine busy with other work)
 #   make load LOAD_PERF=1          add perf profiles of archgate (16 keep-alive, 16 new connections)
+#   make load LOAD_TRANSPORT=1     add archgate answering the same POST with a 405 (TLS+HTTP alone)
 
 LOAD_SECONDS ?= 10
 LOAD_RT ?= 0
 LOAD_PERF ?= 0
+LOAD_TRANSPORT ?= 0
 
 .PHONY: load load-deps
 load-deps:
@@ -18,4 +20,4 @@ load-deps:
 
 load: load-deps
 	@$(MAKE) --no-print-directory $(B)/archgate $(B)/bench_request
-	LOAD_SECONDS=$(LOAD_SECONDS) LOAD_RT=$(LOAD_RT) LOAD_PERF=$(LOAD_PERF) scripts/load.sh $(B)/archgate
+	LOAD_SECONDS=$(LOAD_SECONDS) LOAD_RT=$(LOAD_RT) LOAD_PERF=$(LOAD_PERF) LOAD_TRANSPORT=$(LOAD_TRANSPORT) scripts/load.sh $(B)/archgate

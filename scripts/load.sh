@@ -22,6 +22,7 @@
 # a second, which shows in p99 but not in p90. wrk stays SCHED_OTHER in the new-connection modes:
 # a SCHED_FIFO wrk reconnecting in a loop stalled until its time limit;
 # LOAD_BENCH (build/bench_request) times the same review in process, to split the CPU per request;
+# LOAD_TRANSPORT=1 adds archgate answering the same POST on /healthz with a 405 (transport alone);
 # LOAD_PERF=1 adds, after the table, a perf profile of archgate at 16 keep-alive and 16 new
 # connections (separate runs, not in the table); LOAD_KEEP=1 keeps the temp dir (logs, wrk output).
 # Everything listens on 127.0.0.1 only, every step has a time limit, and every process started here
@@ -384,6 +385,35 @@ if [ -x "$BENCH" ]; then
     fi
 else
     echo "(no $BENCH: make build/bench_request for the in-process split)"
+fi
+
+# --- transport alone ---------------------------------------------------------------------------
+# LOAD_TRANSPORT=1: the same 10 KB POST to /healthz, which archgate reads, discards and answers 405
+# without parsing anything: what TLS, HTTP and the kernel cost per request at 1 and 16 keep-alive
+# connections, beside the /validate figures above.
+transport_one() { # CERT CONNS
+    local certdir=$TMP/certs-$1 out=$TMP/wrk-transport-$1-$2.txt before after
+    start_archgate "$certdir" "$TMP/archgate-transport.log" || die "cannot start archgate"
+    wait_ready "$certdir" || die "archgate did not become ready"
+    before=$(cpu_ticks "$SERVER_PID")
+    LOAD_REVIEW=$REVIEW timeout -k 5 $((RUN_SECONDS + 30)) taskset -c "$CLIENT_CPU" "${RT[@]}" \
+        wrk -t1 -c"$2" -d"${RUN_SECONDS}s" --timeout 5s --latency -s "$LUA" \
+        "https://127.0.0.1:$SERVER_PORT/healthz" >"$out" 2>&1 &
+    wait_child $!
+    after=$(cpu_ticks "$SERVER_PID")
+    stop_pid "$SERVER_PID"
+    forget_pid "$SERVER_PID"
+    awk -v hz="$HZ" -v cert="$1" -v conns="$2" -v ticks=$((after - before)) '$1 == "LOADRESULT" {
+        printf "  %-5s ka%-3s %7.0f req/s  p50 %6d  p99 %6d us  %6.1f us CPU/req  (%d answers were the 405)\n",
+            cert, conns, $2 * 1e6 / $3, $4, $5, ($2 > 0 ? ticks * 1e6 / hz / $2 : 0), $9 }' "$out"
+}
+if [ "${LOAD_TRANSPORT:-0}" = 1 ]; then
+    echo
+    echo "=== transport alone: the same POST to /healthz, read and answered 405 (no JSON parsed)"
+    for cert in $CERT_TYPES; do
+        transport_one "$cert" 1
+        transport_one "$cert" 16
+    done
 fi
 
 if [ "$PERF" = 1 ]; then
