@@ -269,7 +269,8 @@ static bool parse_number(struct parser *p, cJSON *item)
     p->pos = i;
     if (!item)
         return true;
-    /* strtod needs a terminated copy; the text is plain ASCII in the grammar above */
+    /* strtod needs a terminated copy; the text is plain ASCII in the grammar above, and '.' is
+     * the decimal point because archgate never calls setlocale (the C locale stays) */
     char small[64], *buf = small;
     size_t tl = i - start;
     if (tl >= sizeof small && !(buf = mem_malloc(tl + 1)))
