@@ -25,18 +25,38 @@ static const unsigned char str_class[256] = {
     ['"'] = 1, ['\\'] = 2, [0x80 ... 0xFF] = 4,
 };
 
-/* Whether all 8 bytes at s are plain ASCII (no quote, backslash, control character or byte
- * above 0x7F): most of a review is string bytes, and this looks at eight of them per step on
- * any architecture. Each test is exact about whether some byte matches, which is all that is
- * used. */
-static inline bool word_is_plain(const unsigned char *s)
+/* The bytes of the 8 at s that are not plain ASCII inside a string (a quote, a backslash, a
+ * control character, or above 0x7F), as the high bit of each byte of the result: zero when
+ * there is none. Most of a review is string bytes; this looks at eight per step on any
+ * architecture. Each test can also flag a byte above (more significant than) a byte it truly
+ * matches, never one below, so the least significant flag is always a true one. */
+static inline uint64_t word_specials(const unsigned char *s)
 {
     const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
     uint64_t w;
     memcpy(&w, s, sizeof w);
     uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
-    uint64_t hit = ((q - ones) & ~q) | ((b - ones) & ~b) | ((w - ones * 0x20) & ~w) | w;
-    return (hit & highs) == 0;
+    return (((q - ones) & ~q) | ((b - ones) & ~b) | ((w - ones * 0x20) & ~w) | w) & highs;
+}
+
+/* The offset of the first byte at or after i that is not plain ASCII inside a string, or len. */
+static inline size_t next_special(const struct parser *p, size_t i)
+{
+    while (p->len - i >= 8) {
+        uint64_t m = word_specials(p->s + i);
+        if (m) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+            /* the first byte in memory is the least significant: its flag is exact */
+            return i + (size_t)__builtin_ctzll(m) / 8;
+#else
+            break;      /* big-endian: find it byte by byte below */
+#endif
+        }
+        i += 8;
+    }
+    while (i < p->len && str_class[p->s[i]] == 0)
+        i++;
+    return i;
 }
 
 static bool fail(struct parser *p, enum json_parse_result why)
@@ -157,10 +177,7 @@ static bool parse_string(struct parser *p, char **out)
     bool escaped = false;
     unsigned long cp;
     for (;;) {
-        while (p->len - i >= 8 && word_is_plain(p->s + i))
-            i += 8;
-        while (i < p->len && str_class[p->s[i]] == 0)
-            i++;
+        i = next_special(p, i);
         if (i >= p->len) {
             p->pos = i;
             return fail(p, JSON_PARSE_SYNTAX);

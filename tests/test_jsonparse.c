@@ -441,6 +441,50 @@ static void test_nul_escape(void)
     CU_ASSERT_EQUAL(at, 2);
 }
 
+/* The scan looks at eight bytes at a time: whatever stops a string is found at its exact byte,
+ * at every offset within and across those words, with plain or non-ASCII text before it. */
+static void test_stop_at_every_offset(void)
+{
+    static const struct { const char *stop; enum json_parse_result r; } stops[] = {
+        { "\x01", JSON_PARSE_SYNTAX }, { "\x1f", JSON_PARSE_SYNTAX }, { "\xff", JSON_PARSE_SYNTAX },
+        { "\\q", JSON_PARSE_SYNTAX }, { "\\u0000", JSON_PARSE_NUL }, { "\"", JSON_PARSE_OK },
+    };
+    for (size_t k = 0; k < NELEM(stops); k++) {
+        for (size_t pre = 0; pre < 40; pre++) {
+            for (int utf8 = 0; utf8 < 2; utf8++) {
+                char doc[128];
+                size_t n = 0;
+                doc[n++] = '"';
+                for (size_t j = 0; j < pre; j++)
+                    doc[n++] = (char)('a' + (int)(j % 26));
+                if (utf8 && pre >= 2) {     /* a 2-byte character just before the stop */
+                    doc[n - 2] = (char)0xc3;
+                    doc[n - 1] = (char)0xa9;
+                }
+                size_t at = n;
+                size_t sl = strlen(stops[k].stop);
+                memcpy(doc + n, stops[k].stop, sl);
+                n += sl;
+                /* more text after, so the stop is inside a word, not at the end of the input */
+                memcpy(doc + n, "tail text\"", 10);
+                n += stops[k].r == JSON_PARSE_OK ? 0 : 10;
+                cJSON *out = NULL;
+                size_t err_at = 9999;
+                enum json_parse_result r = json_parse(doc, n, 64, NULL, NULL, &out, &err_at);
+                char name[64];
+                snprintf(name, sizeof name, "stop %zu after %zu bytes%s", k, pre, utf8 ? " (UTF-8)" : "");
+                CASE_ASSERT(r == stops[k].r, pre, name);
+                if (r == JSON_PARSE_OK) {
+                    CASE_ASSERT(out && cJSON_IsString(out) && strlen(out->valuestring) == pre, pre, name);
+                } else {
+                    CASE_ASSERT(err_at == at, pre, name);
+                }
+                cJSON_Delete(out);
+            }
+        }
+    }
+}
+
 /* ---- 3. nesting ---- */
 
 /* `depth` nested containers around 1: arrays, or arrays and {"k":...} alternately. */
@@ -971,6 +1015,7 @@ UNIT_SUITE("jsonparse", NULL, NULL,
            { "escapes decode to their UTF-8 bytes", test_escapes_decode },
            { "number values and saturated valueint", test_number_values },
            { "\\u0000 refused on its own code", test_nul_escape },
+           { "a string stops at its exact byte at every offset", test_stop_at_every_offset },
            { "numbers longer than the stack buffer", test_long_numbers },
            { "not JSON: refused at the exact byte", test_syntax_errors },
            { "nesting limit, capped at JSON_PARSE_MAX_DEPTH", test_nesting_limit },
