@@ -155,6 +155,15 @@ static char *deep_review(size_t depth)
     return buf;
 }
 
+/* n opening and n closing square brackets as two strings (n < 70). */
+static void bracket_runs(char *opens, char *closes, size_t n)
+{
+    memset(opens, '[', n);
+    opens[n] = '\0';
+    memset(closes, ']', n);
+    closes[n] = '\0';
+}
+
 static void test_nesting(void)
 {
     /* root + request + object = 3 levels; 62 arrays more reach 65 */
@@ -186,10 +195,7 @@ static void test_nesting(void)
      * structure again, and 65 of them are too deep */
     char deep[1024];
     char opens[70], closes[70];
-    memset(opens, '[', 65);
-    opens[65] = '\0';
-    memset(closes, ']', 65);
-    closes[65] = '\0';
+    bracket_runs(opens, closes, 65);
     snprintf(deep, sizeof deep, REQ(",\"name\":\"a\\\\\",\"x\":%s%s"), opens, closes);
     expect_invalid(deep, strlen(deep), "JSON nests deeper than 64 levels");
     /* the same with an odd run: the brackets stay inside the string */
@@ -575,10 +581,7 @@ static void test_left_out_members(void)
         expect_invalid(bad[i], strlen(bad[i]), "not valid JSON near byte");
     char deep[1024];
     char opens[70], closes[70];
-    memset(opens, '[', 62);
-    opens[62] = '\0';
-    memset(closes, ']', 62);
-    closes[62] = '\0';
+    bracket_runs(opens, closes, 62);
     /* root, request, object = 3 levels; 62 arrays as the status reach 65 */
     snprintf(deep, sizeof deep, REQ(",\"object\":{\"status\":%s%s}"), opens, closes);
     expect_invalid(deep, strlen(deep), "JSON nests deeper than 64 levels");

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "testutil.h"
 #include "mem.h"
 #include "source_file.h"
@@ -148,4 +149,17 @@ bool tu_json_equal(const char *a, const char *b)
     cJSON_Delete(ja);
     cJSON_Delete(jb);
     return eq;
+}
+
+double tu_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
+int tu_cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
 }

@@ -35,4 +35,8 @@ int tu_rmtree(const char *dir);
 /* Structural JSON equality of two texts (key order ignored). */
 bool tu_json_equal(const char *a, const char *b);
 
+/* Benchmarks: the monotonic clock in microseconds; a qsort comparator for doubles. */
+double tu_now_us(void);
+int tu_cmp_double(const void *a, const void *b);
+
 #endif

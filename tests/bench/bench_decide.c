@@ -174,19 +174,6 @@ static const char vm_placed[] = VM_HEAD
 
 /* ---- timing ---- */
 
-static double now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 static double percentile(double *v, size_t n, double p)
 {
     size_t i = (size_t)(p * (double)(n - 1) + 0.5);
@@ -209,7 +196,7 @@ static int bench_vm(const struct snapshot *s, const char *vm_text, bool mutate, 
         struct vm_facts facts;
         struct verdict v;
         char err[256];
-        double t0 = now_us();
+        double t0 = tu_now_us();
         if (vm_extract(obj, false, "vms", pool, &facts, err, sizeof err) != AG_OK) {
             fprintf(stderr, "vm_extract: %s\n", err);
             goto out;
@@ -218,12 +205,12 @@ static int bench_vm(const struct snapshot *s, const char *vm_text, bool mutate, 
             .mutate = mutate, .op = OP_CREATE, .in_scope = true, .vm = &facts,
             .resource = "virtualmachines", .group = "kubevirt.io",
         };
-        double t1 = now_us();
+        double t1 = tu_now_us();
         if (decide_review(&in, s, &pol, pool, &v) != AG_OK) {
             fprintf(stderr, "decide_review failed\n");
             goto out;
         }
-        double t2 = now_us();
+        double t2 = tu_now_us();
         if (i >= WARMUP) {
             all[i - WARMUP] = t2 - t0;
             dec[i - WARMUP] = t2 - t1;
@@ -231,8 +218,8 @@ static int bench_vm(const struct snapshot *s, const char *vm_text, bool mutate, 
         f->verdict = verdict_class_name(v.cls);
         f->patch_ops = v.patch.n;
     }
-    qsort(all, ITERATIONS, sizeof *all, cmp_double);
-    qsort(dec, ITERATIONS, sizeof *dec, cmp_double);
+    qsort(all, ITERATIONS, sizeof *all, tu_cmp_double);
+    qsort(dec, ITERATIONS, sizeof *dec, tu_cmp_double);
     f->med_all = percentile(all, ITERATIONS, 0.5);
     f->p99_all = percentile(all, ITERATIONS, 0.99);
     f->med_dec = percentile(dec, ITERATIONS, 0.5);
@@ -255,9 +242,9 @@ static int bench_cluster(size_t nnodes)
         mem_free(t.buf);
         return 1;
     }
-    double t0 = now_us();
+    double t0 = tu_now_us();
     cJSON *list = cJSON_ParseWithLength(t.buf, t.len);
-    double t1 = now_us();
+    double t1 = tu_now_us();
     size_t json_len = t.len;
     mem_free(t.buf);
     if (!list) {
@@ -266,7 +253,7 @@ static int bench_cluster(size_t nnodes)
     }
     char err[512] = "";
     struct cluster_builder *b = cluster_builder_new();
-    double t2 = now_us();
+    double t2 = tu_now_us();
     if (!b || cluster_builder_add(b, list, err, sizeof err) != AG_OK) {
         fprintf(stderr, "cluster_builder_add: %s\n", err);
         cluster_builder_free(b);
@@ -274,7 +261,7 @@ static int bench_cluster(size_t nnodes)
         return 1;
     }
     struct snapshot *s = cluster_builder_finish(b);
-    double t3 = now_us();
+    double t3 = tu_now_us();
     cJSON_Delete(list);
     if (!s) {
         fprintf(stderr, "cluster_builder_finish failed\n");

@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <cjson/cJSON.h>
 #include "../testutil.h"
 #include "jsonparse.h"
@@ -48,19 +47,6 @@ static bool keep_nothing(const char *const *path, unsigned depth, const char *ke
     (void)key;
     (void)ctx;
     return false;
-}
-
-static double now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
 }
 
 /* One run of a step, inside the request arena as the server does it; false on a failure. */
@@ -140,9 +126,9 @@ int main(int argc, char **argv)
     for (int round = 0; round < ROUNDS; round++)
         for (int s = 0; s < S_COUNT; s++)
             for (int i = 0; i < PER_ROUND; i++) {
-                double t0 = now_us();
+                double t0 = tu_now_us();
                 run_step((enum step)s, &c);
-                samples[s][round * PER_ROUND + i] = now_us() - t0;
+                samples[s][round * PER_ROUND + i] = tu_now_us() - t0;
             }
 
     printf("archgate request benchmark: %s (%zu bytes), cluster %s\n", review, c.len, cluster);
@@ -151,7 +137,7 @@ int main(int argc, char **argv)
     printf("  %-34s %9s %9s\n", "", "median", "p99");
     size_t n = ROUNDS * PER_ROUND;
     for (int s = 0; s < S_COUNT; s++) {
-        qsort(samples[s], n, sizeof samples[s][0], cmp_double);
+        qsort(samples[s], n, sizeof samples[s][0], tu_cmp_double);
         printf("  %-34s %9.2f %9.2f\n", step_names[s], samples[s][n / 2], samples[s][n * 99 / 100]);
     }
     snapshot_release(snap);
