@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cluster.h"
+#include "hash.h"
 #include "eligible.h"
 #include "log.h"
 #include "mem.h"
@@ -86,16 +87,6 @@ struct intern {
     const char **slots;
     size_t cap, n;
 };
-
-static uint64_t hash_str(const char *s)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ull;
-    }
-    return h;
-}
 
 static bool intern_grow(struct intern *t)
 {

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "kube_store.h"
+#include "hash.h"
 #include "log.h"
 #include "mem.h"
 #include "metrics.h"
@@ -251,16 +252,6 @@ struct kube_map {
     size_t cap, n;          /* cap: a power of two, or 0 */
 };
 
-static uint64_t hash_key(const char *s)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
 struct kube_map *kube_map_new(void)
 {
     return mem_calloc(1, sizeof(struct kube_map));
@@ -403,7 +394,7 @@ static bool same_json(const cJSON *a, const cJSON *b)
 /* Put `obj` (taken over, also on failure) under `key`; *changed: differs from what was there. */
 static enum ag_result map_put(struct kube_map *m, const char *key, cJSON *obj, bool *changed)
 {
-    uint64_t h = hash_key(key);
+    uint64_t h = hash_str(key);
     struct entry **pp = map_find(m, key, h);
     if (pp) {
         struct entry *e = *pp;
@@ -446,7 +437,7 @@ static enum ag_result map_put(struct kube_map *m, const char *key, cJSON *obj, b
 
 static bool map_del(struct kube_map *m, const char *key)
 {
-    struct entry **pp = map_find(m, key, hash_key(key));
+    struct entry **pp = map_find(m, key, hash_str(key));
     if (!pp)
         return false;
     struct entry *e = *pp;
@@ -502,7 +493,7 @@ const cJSON *kube_map_get(const struct kube_map *m, const char *key)
 {
     if (!m || !key)
         return NULL;
-    struct entry **pp = map_find(m, key, hash_key(key));
+    struct entry **pp = map_find(m, key, hash_str(key));
     return pp ? (*pp)->obj : NULL;
 }
 

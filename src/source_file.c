@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "source_file.h"
+#include "hash.h"
 #include "fileio.h"
 #include "log.h"
 #include "mem.h"
@@ -208,23 +209,13 @@ out:
 
 /* ---- fingerprint -------------------------------------------------------------------------- */
 
-static uint64_t fnv(uint64_t h, const void *data, size_t n)
-{
-    const unsigned char *p = data;
-    for (size_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
 static uint64_t stat_hash(const char *name, const struct stat *st)
 {
-    uint64_t h = 1469598103934665603ull;
+    uint64_t h = HASH_FNV1A_START;
     long long v[5] = { (long long)st->st_size, (long long)st->st_mtim.tv_sec, (long long)st->st_mtim.tv_nsec,
                        (long long)st->st_ino, (long long)st->st_dev };
-    h = fnv(h, name, strlen(name) + 1);
-    return fnv(h, v, sizeof v);
+    h = hash_fnv1a(h, name, strlen(name) + 1);
+    return hash_fnv1a(h, v, sizeof v);
 }
 
 unsigned long long source_file_stamp(const char *dir, const char *catalog)
@@ -253,7 +244,7 @@ unsigned long long source_file_stamp(const char *dir, const char *catalog)
         else
             sum += (uint64_t)errno * 7 + 2;
     }
-    return (unsigned long long)fnv(sum, &count, sizeof count);
+    return (unsigned long long)hash_fnv1a(sum, &count, sizeof count);
 }
 
 /* ---- watcher ------------------------------------------------------------------------------ */
