@@ -22,6 +22,7 @@ stage "unit tests under AddressSanitizer and UndefinedBehaviorSanitizer" \
 stage "integration tests (real binary over TLS)" "$B/itest"
 stage "manifests (python3)" python3 tests/test_manifests.py
 stage "Containerfile runtime packages" tests/test_containerfile.sh
+stage "the repository stands on its own" tests/test_selfcontained.sh
 stage "fuzzing the cluster loaders, JSON Patch and watch parser briefly" \
     env B="$B" FUZZ_BRIEF_SECONDS="${FUZZ_BRIEF_SECONDS:-15}" scripts/fuzz-brief.sh
 mkdir -p "$B/fuzz-corpus"

@@ -10,7 +10,7 @@
 #include "pool.h"
 #include "mem.h"
 
-#define SAMPLE "/work/shared/reference/samples/admissionreview-create-vm-kube-apiserver-1.26.json"
+#define SAMPLE "tests/fixtures/reviews/admissionreview-create-vm-kube-apiserver-1.26.json"
 #define EX "tests/fixtures/examples/"
 
 #define HEAD "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\","
