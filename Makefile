@@ -23,7 +23,9 @@ PKG_LIBS   = -Wl,--as-needed $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpt
 TEST_LIBS  = $(shell pkg-config --libs cunit 2>/dev/null) $(PKG_LIBS)
 CFLAGS_ALL = $(CSTD) $(OPT) $(WARN) -Isrc $(PKG_CFLAGS) -MMD -MP $(CFLAGS)
 
-SRC      := $(sort $(wildcard src/*.c))
+# Modules live in src/ and, grouped by concern, in its sub-folders (src/<concern>/*.c); headers
+# are included by their path below src/.
+SRC      := $(sort $(wildcard src/*.c src/*/*.c))
 LIB_SRC  := $(filter-out src/main.c,$(SRC))
 UNIT_SRC := $(sort $(wildcard tests/test_*.c)) tests/unit_main.c tests/testutil.c $(wildcard tests/kubefake.c)
 ITEST_SRC := $(sort $(wildcard tests/itest_*.c)) tests/itest_main.c tests/testutil.c $(wildcard tests/kubefake.c)
@@ -139,7 +141,7 @@ run: deps all certs
 	    --cluster-state manifests/samples/cluster
 
 lint:
-	@! grep -nE '\b(sprintf|vsprintf|strcpy|strcat|atoi|atol|strtok|gets)\s*\(' src/*.c src/*.h
+	@! grep -rnE '\b(sprintf|vsprintf|strcpy|strcat|atoi|atol|strtok|gets)\s*\(' src
 
 clean:
 	rm -rf $(B)
