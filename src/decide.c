@@ -10,6 +10,7 @@
 #define CAUSE_TYPE "FieldValueInvalid"
 #define TEXT_LIMIT 16384        /* longest message built from a VM's images */
 #define CENSUS_TEXT 4096
+#define ALL_ARCHS ((archset)((1u << ARCH_COUNT) - 1))
 
 struct sb;
 
@@ -338,6 +339,10 @@ static enum ag_result image_archs(struct ctx *c)
 
 /* ---- /validate ---- */
 
+/* How one node rule judges the VM: passed, held (only cordoned or not-ready nodes could run it:
+ * a warning), or failed (no node at all: a denial). */
+enum judgement { J_PASS = 0, J_HELD, J_FAIL };
+
 static enum ag_result validate(struct ctx *c)
 {
     const struct vm_facts *vm = c->vm;
@@ -398,14 +403,22 @@ static enum ag_result validate(struct ctx *c)
             return r;
     }
 
+    /* Rules 3 and 4 are judged each on its own: a rule fails (deny) when no node at all could run
+     * what it asks for, and is only held (a warning in place of the denial) when cordoned or
+     * not-ready nodes could. Rule 3's warning speaks for the image's architectures those nodes
+     * have, never for a requested architecture that has no node. */
+    enum judgement j3 = J_PASS, j4 = J_PASS;
+    if (use_i && (c->e & c->i) == 0)
+        j3 = (c->h & c->i) ? J_HELD : J_FAIL;
+    if (c->r != ARCH_NONE && !arch_in(c->e, c->r))
+        j4 = arch_in(c->h, c->r) ? J_HELD : J_FAIL;
+
     /* 3. No eligible node runs the image. */
-    bool rule3 = false;
-    if (use_i && (c->e & c->i) == 0) {
-        rule3 = true;
+    if (j3 != J_PASS) {
         const char *d = census_text(c);
         if (!d)
             return AG_ENOMEM;
-        if (c->h & c->i) {
+        if (j3 == J_HELD) {
             note(&c->rc_warn, RC_CORDONED_ONLY);
             r = add_warning(c, pool_printf(c->pool, "%s can only run on cordoned or not-ready nodes (%s)",
                                            c->image_text, d));
@@ -423,12 +436,13 @@ static enum ag_result validate(struct ctx *c)
             return r;
     }
 
-    /* 4. No eligible node runs R. */
-    if (c->r != ARCH_NONE && !arch_in(c->e, c->r) && !(rule3 && arch_in(c->i, c->r))) {
+    /* 4. No eligible node runs R. Its message is left out only when rule 3 already said the same
+     * thing about R: the same judgement, over an image set that contains R. */
+    if (j4 != J_PASS && !(j4 == j3 && use_i && arch_in(c->i, c->r))) {
         const char *d = census_text(c);
         if (!d)
             return AG_ENOMEM;
-        if (arch_in(c->h, c->r)) {
+        if (j4 == J_HELD) {
             note(&c->rc_warn, RC_CORDONED_ONLY);
             r = add_warning(c, pool_printf(c->pool, "architecture %s can only run on cordoned or not-ready nodes (%s)",
                                            arch_name(c->r), d));
@@ -475,17 +489,24 @@ static enum ag_result validate(struct ctx *c)
 
 /* ---- /mutate ---- */
 
+/* The architectures /mutate may pin to, among `cand`: those with an eligible node; only when
+ * none of them has one, those whose only nodes are cordoned or not ready (the VM can only run
+ * there, and /validate admits it with a warning). */
+static archset usable_archs(const struct ctx *c, archset cand)
+{
+    return (cand & c->e) ? (cand & c->e) : (cand & c->h);
+}
+
 static int choose_target(struct ctx *c)
 {
-    archset usable = c->e | c->h;
     if (c->r != ARCH_NONE)
         return c->r;
-    if (c->pref && c->pref->preferred_arch != ARCH_NONE && arch_in(usable, c->pref->preferred_arch)
-        && (!c->i_known || arch_in(c->i, c->pref->preferred_arch)))
+    archset usable = usable_archs(c, c->i_known ? c->i : ALL_ARCHS);
+    if (c->pref && c->pref->preferred_arch != ARCH_NONE && arch_in(usable, c->pref->preferred_arch))
         return c->pref->preferred_arch;
     if (!c->i_known)
         return ARCH_NONE;
-    archset u = c->i & usable;
+    archset u = usable;
     if (u == 0)
         return ARCH_NONE;
     int one = arch_set_single(u);

@@ -124,6 +124,17 @@
     HCO_ON "," KV_AMD "," OBJS "]"
 #define CL_TAINT(spec) "[" N_CTRL "," NODE("worker-x1", "amd64", L_WORKER L_KV L_X, spec) "," N_A1 "," \
     HCO_ON "," KV_AMD "," OBJS "]"
+/* Issue 15: three amd64 workers, two arm64 workers held back (cordoned or not ready or, with _OK,
+ * eligible); _Z adds one s390x worker held back the same way. No s390x node otherwise. */
+#define S_NOTREADY "'taints':[{'key':'node.kubernetes.io/not-ready','effect':'NoSchedule','timeAdded':'2026-06-22T09:12:44Z'}]"
+#define N_X3 NODE("worker-x3", "amd64", L_WORKER L_KV L_X, "")
+#define CL_HELD_ARM(spec, more) "[" N_CTRL "," N_X1 "," N_X2 "," N_X3 "," NODE("worker-a1", "arm64", L_WORKER L_KV L_A, spec) \
+    "," NODE("worker-a2", "arm64", L_WORKER L_KV L_A, spec) more "," HCO_ON "," KV_AMD "," OBJS "]"
+#define CL_ARM_CORD CL_HELD_ARM(S_CORDON, "")
+#define CL_ARM_NOTREADY CL_HELD_ARM(S_NOTREADY, "")
+#define CL_ARM_OK CL_HELD_ARM("", "")
+#define CL_ARM_CORD_Z CL_HELD_ARM(S_CORDON, "," NODE("worker-z1", "s390x", L_WORKER L_KV L_Z, S_CORDON))
+#define CL_ARM_NOTREADY_Z CL_HELD_ARM(S_NOTREADY, "," NODE("worker-z1", "s390x", L_WORKER L_KV L_Z, S_NOTREADY))
 #define CL_B1_PLACE(place) "[" N_CTRL "," N_X1 "," N_X2 "," N_A1 "," HCO_B1("true", ",'workloads':{'nodePlacement':{" place "}}") \
     "," KV_AMD "," OBJS "]"
 #define AFF_POOL_GENERAL                                                                            \
@@ -331,6 +342,70 @@ static const struct dcase cases[] = {
     { .name = "rule 4 on a cordoned-only architecture: warning", .cluster = CL_CORDON,
       .object = VM_VOL("'architecture':'s390x',", V_BUSYBOX), .cls = VC_WARNED, .nwarn = 1,
       .has = { "architecture s390x " MSG_HELD } },
+    /* ---- issue 15: rules 3 and 4 each judged on its own ---- */
+#define ANN_AZ "'archgate.io/image-architectures':'arm64,s390x'"
+#define VM_ANN(ann, extra) VM_(ann, "", extra V_BUSYBOX, "")
+#define CENSUS_ARM_CORD "eligible: 3 amd64; 2 arm64 cordoned; 1 amd64 excluded by the workload node placement"
+#define CENSUS_ARM_NR "eligible: 3 amd64; 2 arm64 not ready; 1 amd64 excluded by the workload node placement"
+    { .name = "15: R with no node, image's other architecture cordoned: denied", .cluster = CL_ARM_CORD,
+      .object = VM_ANN(ANN_AZ, "'architecture':'s390x',"), .cls = VC_DENIED, .fields = { F_ARCH },
+      .has = { "architecture s390x is requested, but no eligible node runs s390x (" CENSUS_ARM_CORD ")" } },
+    { .name = "15: R with no node, image's other architecture not ready: denied", .cluster = CL_ARM_NOTREADY,
+      .object = VM_ANN(ANN_AZ, "'architecture':'s390x',"), .cls = VC_DENIED, .fields = { F_ARCH },
+      .has = { "architecture s390x is requested, but no eligible node runs s390x (" CENSUS_ARM_NR ")" } },
+    { .name = "15: R with no node, the not-ready taint tolerated: still denied", .cluster = CL_ARM_NOTREADY,
+      .object = VM_ANN(ANN_AZ, "'architecture':'s390x','tolerations':[{'key':'node.kubernetes.io/not-ready','operator':'Exists'}],"),
+      .cls = VC_DENIED, .fields = { F_ARCH }, .has = { "architecture s390x is requested, but no eligible node runs s390x" } },
+    { .name = "15: R with no node, image's other architecture eligible: denied", .cluster = CL_ARM_OK,
+      .object = VM_ANN(ANN_AZ, "'architecture':'s390x',"), .cls = VC_DENIED, .fields = { F_ARCH },
+      .has = { "architecture s390x is requested, but no eligible node runs s390x (eligible: 3 amd64, 2 arm64;" } },
+    { .name = "15: R with no node and not in the image set: rules 1 and 4", .cluster = CL_ARM_CORD,
+      .object = VM_ANN("'archgate.io/image-architectures':'arm64'", "'architecture':'s390x',"), .cls = VC_DENIED,
+      .fields = { F_ARCH, F_ARCH },
+      .has = { "architecture s390x does not match the boot image: image annotation archgate.io/image-architectures (arm64) "
+               "is built for arm64", "; architecture s390x is requested, but no eligible node runs s390x" } },
+    { .name = "15: R with no node, unknown image: denied", .cluster = CL_ARM_CORD,
+      .object = VM_VOL("'architecture':'s390x',", V_BUSYBOX), .cls = VC_DENIED, .fields = { F_ARCH },
+      .has = { "architecture s390x is requested, but no eligible node runs s390x (" CENSUS_ARM_CORD ")" } },
+    { .name = "15: R with no node, image with no node either: one cause names both", .cluster = CL_AMD,
+      .object = VM_ANN(ANN_AZ, "'architecture':'s390x',"), .cls = VC_DENIED, .fields = { F_VOLS },
+      .has = { "is built for arm64, s390x, but no eligible node runs arm64 or s390x" } },
+    { .name = "15: R cordoned-only, in the image set: one warning", .cluster = CL_ARM_CORD,
+      .object = VM_ANN(ANN_AZ, "'architecture':'arm64',"), .cls = VC_WARNED, .nwarn = 1,
+      .has = { "image annotation archgate.io/image-architectures (arm64, s390x) " MSG_HELD } },
+    { .name = "15: R not-ready-only, in the image set: one warning", .cluster = CL_ARM_NOTREADY,
+      .object = VM_ANN(ANN_AZ, "'architecture':'arm64',"), .cls = VC_WARNED, .nwarn = 1,
+      .has = { "image annotation archgate.io/image-architectures (arm64, s390x) " MSG_HELD } },
+    { .name = "15: R not-ready-only, the taint tolerated: allowed", .cluster = CL_ARM_NOTREADY,
+      .object = VM_ANN(ANN_AZ, "'architecture':'arm64','tolerations':[{'key':'node.kubernetes.io/not-ready','operator':'Exists'}],"),
+      .cls = VC_ALLOWED },
+    { .name = "15: R eligible, in the image set: allowed", .cluster = CL_ARM_OK,
+      .object = VM_ANN(ANN_AZ, "'architecture':'arm64',"), .cls = VC_ALLOWED },
+    { .name = "15: R eligible, not in the image set whose nodes are cordoned: rule 1 only", .cluster = CL_ARM_CORD,
+      .object = VM_ANN(ANN_AZ, "'architecture':'amd64',"), .cls = VC_DENIED, .fields = { F_ARCH },
+      .has = { "architecture amd64 does not match the boot image" } },
+    { .name = "15: R cordoned-only, the image's other architecture cordoned too: one warning", .cluster = CL_ARM_CORD_Z,
+      .object = VM_ANN(ANN_AZ, "'architecture':'s390x',"), .cls = VC_WARNED, .nwarn = 1,
+      .has = { "image annotation archgate.io/image-architectures (arm64, s390x) " MSG_HELD } },
+    { .name = "15: R not-ready-only, the image's other architecture not ready too: one warning", .cluster = CL_ARM_NOTREADY_Z,
+      .object = VM_ANN(ANN_AZ, "'architecture':'s390x',"), .cls = VC_WARNED, .nwarn = 1,
+      .has = { "image annotation archgate.io/image-architectures (arm64, s390x) " MSG_HELD } },
+    { .name = "15: R cordoned-only, the image's other architecture eligible: rule 4 warns", .cluster = CL_CORDON,
+      .object = VM_ANN(ANN_AZ, "'architecture':'s390x',"), .cls = VC_WARNED, .nwarn = 1,
+      .has = { "architecture s390x " MSG_HELD } },
+    { .name = "15: R cordoned-only, not in the image set: rule 1 denies", .cluster = CL_ARM_CORD_Z,
+      .object = VM_ANN("'archgate.io/image-architectures':'amd64'", "'architecture':'s390x',"), .cls = VC_DENIED,
+      .fields = { F_ARCH }, .has = { "architecture s390x does not match the boot image" } },
+    { .name = "15: no R, image only on cordoned nodes: warning", .cluster = CL_ARM_CORD,
+      .object = VM_ANN(ANN_AZ, ""), .cls = VC_WARNED, .nwarn = 1,
+      .has = { "image annotation archgate.io/image-architectures (arm64, s390x) " MSG_HELD } },
+    { .name = "15: R with no node, from a preference requirement: denied", .cluster = CL_ARM_CORD,
+      .object = VM_(ANN_AZ, ",'preference':{'kind':'VirtualMachinePreference','name':'team-s390x'}", V_BUSYBOX, ""),
+      .cls = VC_DENIED, .fields = { F_ARCH }, .has = { "architecture s390x is requested" } },
+    { .name = "15: VMI, R with no node, image's other architecture cordoned: denied", .cluster = CL_ARM_CORD, .is_vmi = true,
+      .object = "{'apiVersion':'kubevirt.io/v1','kind':'VirtualMachineInstance','metadata':{'name':'vmi1','namespace':'vms',"
+                "'annotations':{" ANN_AZ "}},'spec':{'architecture':'s390x','domain':{'devices':{}}," V_BUSYBOX "}}",
+      .cls = VC_DENIED, .fields = { "spec.architecture" }, .has = { "architecture s390x is requested" } },
     { .name = "warning cut on a UTF-8 boundary", .cluster = CL_CORDON,
       .object = VM_("", "", V_ROOT, DVT_REG("docker://x\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
                     "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
@@ -510,6 +585,24 @@ static const struct dcase cases[] = {
       .object = VM_VOL("", V_BUSYBOX), .pol = { MULTI_ARCH_ON, UNKNOWN_IMAGE_DENY }, .cls = VC_ALLOWED },
     { .name = "mutate: cordoned-only image architecture is pinned, without warning", .cluster = CL_CORDON, .mutate = true,
       .object = VM_DS("rhel9-amd64", ""), .cls = VC_MUTATED, .ops = { NS_ADD("amd64"), ARCH_ADD("amd64") } },
+    { .name = "mutate 15: image only on cordoned nodes is pinned there", .cluster = CL_ARM_CORD, .mutate = true,
+      .object = VM_ANN(ANN_AZ, ""), .cls = VC_MUTATED, .ops = { NS_ADD("arm64"), ARCH_ADD("arm64") } },
+    { .name = "mutate 15: image only on not-ready nodes is pinned there", .cluster = CL_ARM_NOTREADY, .mutate = true,
+      .object = VM_ANN(ANN_AZ, ""), .cls = VC_MUTATED, .ops = { NS_ADD("arm64"), ARCH_ADD("arm64") } },
+    { .name = "mutate 15: R with no node is pinned, never denied", .cluster = CL_ARM_CORD, .mutate = true,
+      .object = VM_ANN(ANN_AZ, "'architecture':'s390x',"), .cls = VC_MUTATED, .ops = { NS_ADD("s390x") } },
+    { .name = "mutate 15: a cordoned default architecture loses to an eligible one", .cluster = CL_CORDON, .mutate = true,
+      .object = VM_ANN("'archgate.io/image-architectures':'amd64,arm64'", ""), .cls = VC_MUTATED,
+      .ops = { NS_ADD("arm64"), ARCH_ADD("arm64") } },
+    { .name = "mutate 15: a cordoned preferred architecture loses to an eligible one", .cluster = CL_ARM_CORD, .mutate = true,
+      .object = VM_("'archgate.io/image-architectures':'amd64,arm64'", ",'preference':{'name':'prefers-arm64'}", V_BUSYBOX, ""),
+      .cls = VC_MUTATED, .ops = { NS_ADD("amd64"), ARCH_ADD("amd64") } },
+    { .name = "mutate 15: a cordoned preferred architecture, unknown image: no guess", .cluster = CL_ARM_CORD, .mutate = true,
+      .object = VM_("", ",'preference':{'name':'prefers-arm64'}", V_BUSYBOX, ""), .cls = VC_ALLOWED },
+    { .name = "mutate 15: a preferred architecture whose nodes are all cordoned is used when nothing is eligible",
+      .cluster = "[" N_CTRL "," NODE("worker-a1", "arm64", L_WORKER L_KV L_A, S_CORDON) "," HCO_ON "," KV_AMD "," OBJS "]",
+      .mutate = true, .object = VM_("", ",'preference':{'name':'prefers-arm64'}", V_BUSYBOX, ""), .cls = VC_MUTATED,
+      .ops = { NS_ADD("arm64"), ARCH_ADD("arm64") } },
     { .name = "mutate: unchanged UPDATE skipped", .cluster = CL_MIX, .mutate = true, .object = VM_DS("rhel9-arm64", ""),
       .old_object = VM_("", ",'running':true", V_ROOT, DVT_DS("rhel9-arm64")), .cls = VC_SKIPPED },
 };
