@@ -1,6 +1,7 @@
 /* itest_decide.c - integration: the decision through the real binary. `archgate review` on the
  * worked examples and the bundled samples (answers and exit statuses), the running server on the
- * samples, and a reload of the cluster-state folder while requests run. */
+ * samples, a requested architecture no node has beside cordoned or not-ready nodes (issue 15,
+ * `archgate review` and /validate), and a reload of the cluster-state folder while requests run. */
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -13,6 +14,8 @@
 #include <cjson/cJSON.h>
 #include "itest.h"
 #include "mem.h"
+#include "patch.h"
+#include "pool.h"
 #include "testutil.h"
 #include "unit.h"
 
@@ -204,6 +207,201 @@ static void test_server_samples(void)
     CU_ASSERT_EQUAL(server_stop(&s, SIGTERM, NULL), 0);
 }
 
+/* ---- issue 15: a requested architecture no node has, beside cordoned/not-ready nodes ---- */
+
+/* Cluster shapes: three amd64 workers, two arm64 workers (cordoned, not ready, or eligible), and
+ * for CL15_Z_CORD also one cordoned s390x worker. */
+enum cl15 { CL15_ARM_CORD, CL15_ARM_NOTREADY, CL15_ARM_OK, CL15_Z_CORD, CL15_COUNT };
+static const char *const cl15_name[CL15_COUNT] = { "arm-cordoned", "arm-notready", "arm-ok", "z-cordoned" };
+
+#define SPEC_CORDON "\"unschedulable\":true,\"taints\":[{\"key\":\"node.kubernetes.io/unschedulable\",\"effect\":\"NoSchedule\"}]"
+#define SPEC_NOTREADY "\"taints\":[{\"key\":\"node.kubernetes.io/not-ready\",\"effect\":\"NoSchedule\"}," \
+    "{\"key\":\"node.kubernetes.io/not-ready\",\"effect\":\"NoExecute\"}]"
+
+static bool put_node(FILE *f, const char *name, const char *arch, const char *spec, bool first)
+{
+    return fprintf(f, "%s{\"apiVersion\":\"v1\",\"kind\":\"Node\",\"metadata\":{\"name\":\"%s\",\"labels\":{"
+                      "\"kubernetes.io/arch\":\"%s\",\"kubernetes.io/os\":\"linux\",\"node-role.kubernetes.io/worker\":\"\"}},"
+                      "\"spec\":{%s},\"status\":{\"nodeInfo\":{\"architecture\":\"%s\",\"operatingSystem\":\"linux\"}}}",
+                   first ? "" : ",", name, arch, spec, arch) > 0;
+}
+
+/* Write the cluster-state folder of one shape under itest_dir; `dir` receives its path. */
+static bool write_cluster15(enum cl15 k, char *dir, size_t len)
+{
+    char path[700];
+    itest_path(dir, len, itest_dir, cl15_name[k]);
+    if (mkdir(dir, 0700) != 0 && access(dir, F_OK) != 0)
+        return false;
+    itest_path(path, sizeof path, dir, "nodes.json");
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return false;
+    const char *arm = k == CL15_ARM_NOTREADY ? SPEC_NOTREADY : k == CL15_ARM_OK ? "" : SPEC_CORDON;
+    bool ok = fputs("{\"apiVersion\":\"v1\",\"kind\":\"NodeList\",\"items\":[", f) >= 0 &&
+              put_node(f, "worker-x1", "amd64", "", true) && put_node(f, "worker-x2", "amd64", "", false) &&
+              put_node(f, "worker-x3", "amd64", "", false) && put_node(f, "worker-a1", "arm64", arm, false) &&
+              put_node(f, "worker-a2", "arm64", arm, false) &&
+              (k != CL15_Z_CORD || put_node(f, "worker-z1", "s390x", SPEC_CORDON, false)) && fputs("]}", f) >= 0;
+    ok = fclose(f) == 0 && ok;
+    itest_path(path, sizeof path, dir, "hyperconverged.json");
+    f = ok ? fopen(path, "w") : NULL;
+    if (!f)
+        return false;
+    ok = fputs("{\"apiVersion\":\"hco.kubevirt.io/v1beta1\",\"kind\":\"HyperConverged\",\"metadata\":{"
+               "\"name\":\"kubevirt-hyperconverged\",\"namespace\":\"openshift-cnv\"},\"spec\":{\"featureGates\":{"
+               "\"enableMultiArchBootImageImport\":true}}}", f) >= 0;
+    return fclose(f) == 0 && ok;
+}
+
+/* An AdmissionReview of a VM CREATE: architecture `arch` (NULL: none), image-architectures
+ * annotation `images` (NULL: none, the busybox containerDisk is an unknown image). */
+static char *review15(const char *arch, const char *images, size_t *len)
+{
+    char annot[128] = "", archf[64] = "";
+    if (images)
+        snprintf(annot, sizeof annot, ",\"annotations\":{\"archgate.io/image-architectures\":\"%s\"}", images);
+    if (arch)
+        snprintf(archf, sizeof archf, "\"architecture\":\"%s\",", arch);
+    char *body = mem_malloc(4096);
+    if (!body)
+        return NULL;
+    int n = snprintf(body, 4096,
+        "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\",\"request\":{"
+        "\"uid\":\"15151515-0000-4000-8000-000000000015\","
+        "\"kind\":{\"group\":\"kubevirt.io\",\"version\":\"v1\",\"kind\":\"VirtualMachine\"},"
+        "\"resource\":{\"group\":\"kubevirt.io\",\"version\":\"v1\",\"resource\":\"virtualmachines\"},"
+        "\"name\":\"vm15\",\"namespace\":\"vms\",\"operation\":\"CREATE\",\"userInfo\":{\"username\":\"carol\"},"
+        "\"object\":{\"apiVersion\":\"kubevirt.io/v1\",\"kind\":\"VirtualMachine\",\"metadata\":{\"name\":\"vm15\","
+        "\"namespace\":\"vms\"%s},\"spec\":{\"runStrategy\":\"Always\",\"template\":{\"spec\":{%s"
+        "\"domain\":{\"devices\":{}},\"volumes\":[{\"name\":\"rootdisk\",\"containerDisk\":{"
+        "\"image\":\"docker.io/library/busybox:1.36\"}}]}}}}}}", annot, archf);
+    if (n < 0 || n >= 4096) {
+        mem_free(body);
+        return NULL;
+    }
+    *len = (size_t)n;
+    return body;
+}
+
+struct case15 {
+    const char *arch, *images;
+    bool mutate;
+    /* per cluster shape: 'D' denied, 'W' allowed with one warning, 'A' allowed without one */
+    const char expect[CL15_COUNT + 1];
+    const char *field;          /* the first cause's field when denied */
+    const char *needle;         /* in the answer when denied (or, mutating, in the patch) */
+};
+
+static const struct case15 cases15[] = {
+    /* the issue: s390x requested, image arm64+s390x, no s390x node */
+    { "s390x", "arm64,s390x", false, "DDDW", "spec.template.spec.architecture",
+      "architecture s390x is requested, but no eligible node runs s390x" },
+    { "arm64", "arm64,s390x", false, "WWAW", NULL, NULL },
+    { "s390x", "arm64", false, "DDDD", "spec.template.spec.architecture", "architecture s390x does not match the boot image" },
+    { "s390x", NULL, false, "DDDW", "spec.template.spec.architecture",
+      "architecture s390x is requested, but no eligible node runs s390x" },
+    { "amd64", "arm64,s390x", false, "DDDD", "spec.template.spec.architecture", "architecture amd64 does not match" },
+    { NULL, "arm64,s390x", false, "WWAW", NULL, NULL },
+};
+
+/* Check one answer (an AdmissionReview text) against its expectation. */
+static void check15(const struct case15 *c, enum cl15 k, const char *via, const char *text)
+{
+    char what[160];
+    snprintf(what, sizeof what, "%s %s/%s on %s via %s", c->mutate ? "mutate" : "validate", c->arch ? c->arch : "-",
+             c->images ? c->images : "-", cl15_name[k], via);
+    cJSON *got = cJSON_Parse(text);
+    const cJSON *r = response_of(got);
+    bool allowed = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "allowed"));
+    int nwarn = cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(r, "warnings"));
+    const cJSON *causes = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(r, "status"), "details"), "causes");
+    const char *field = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(causes, 0), "field"));
+    char e = c->expect[k];
+    bool ok = got && r && allowed == (e != 'D') && (e == 'D' || nwarn == (e == 'W' ? 1 : 0)) &&
+              (e != 'D' || (field && c->field && strcmp(field, c->field) == 0)) &&
+              (e != 'D' || !c->needle || strstr(text, c->needle));
+    if (!ok)
+        fprintf(stderr, "\n%s: expected %c, got %s\n", what, e, text);
+    CASE_ASSERT(ok, (size_t)k, what);
+    cJSON_Delete(got);
+}
+
+static void test_cli_issue15(void)
+{
+    for (int k = 0; k < CL15_COUNT; k++) {
+        char dir[600], in[700];
+        CU_ASSERT_FATAL(write_cluster15((enum cl15)k, dir, sizeof dir));
+        for (size_t i = 0; i < sizeof cases15 / sizeof cases15[0]; i++) {
+            size_t len = 0;
+            char *body = review15(cases15[i].arch, cases15[i].images, &len);
+            CU_ASSERT_PTR_NOT_NULL_FATAL(body);
+            itest_path(in, sizeof in, dir, "review.json.in");
+            FILE *f = fopen(in, "w");
+            CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+            CU_ASSERT(fwrite(body, 1, len, f) == len);
+            fclose(f);
+            mem_free(body);
+            const char *args[] = { "--cluster-state", dir, NULL };
+            CU_ASSERT_EQUAL(review(in, args), 0);
+            check15(&cases15[i], (enum cl15)k, "archgate review", out);
+        }
+        /* /mutate pins an image that can only run on held-back nodes to their architecture */
+        itest_path(in, sizeof in, dir, "review.json.in");
+        size_t len = 0;
+        char *body = review15(NULL, "arm64,s390x", &len);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(body);
+        FILE *f = fopen(in, "w");
+        CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+        CU_ASSERT(fwrite(body, 1, len, f) == len);
+        fclose(f);
+        mem_free(body);
+        const char *margs[] = { "--cluster-state", dir, "--mutate", NULL };
+        CU_ASSERT_EQUAL(review(in, margs), 0);
+        cJSON *got = cJSON_Parse(out);
+        const cJSON *r = response_of(got);
+        const char *b64 = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "patch"));
+        CU_ASSERT_TRUE(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "allowed")));
+        CU_ASSERT_PTR_NOT_NULL(b64);
+        /* base64 of ...{"kubernetes.io/arch":"arm64"}... is checked through the decoded text */
+        struct pool *pool = pool_new(0);
+        char *patch = NULL;
+        size_t plen = 0;
+        CU_ASSERT_TRUE(pool && b64 && patch_base64_decode(b64, pool, &patch, &plen));
+        CU_ASSERT_TRUE(patch && strstr(patch, "\"/spec/template/spec/architecture\",\"value\":\"arm64\"") != NULL);
+        pool_free(pool);
+        cJSON_Delete(got);
+    }
+}
+
+static void test_server_issue15(void)
+{
+    static const enum cl15 shapes[] = { CL15_ARM_CORD, CL15_ARM_NOTREADY, CL15_Z_CORD };
+    for (size_t s_i = 0; s_i < sizeof shapes / sizeof shapes[0]; s_i++) {
+        enum cl15 k = shapes[s_i];
+        char dir[600];
+        CU_ASSERT_FATAL(write_cluster15(k, dir, sizeof dir));
+        struct server s;
+        CU_ASSERT_FATAL(start_on(&s, dir, "2s"));
+        CURL *h = client_new(NULL);
+        for (size_t i = 0; i < sizeof cases15 / sizeof cases15[0]; i++) {
+            size_t len = 0;
+            char *body = review15(cases15[i].arch, cases15[i].images, &len);
+            CU_ASSERT_PTR_NOT_NULL_FATAL(body);
+            struct reply r;
+            memset(&r, 0, sizeof r);
+            CU_ASSERT_TRUE(https(h, s.port, "POST", "/validate?timeout=10s", "application/json", body, len, &r));
+            CU_ASSERT_EQUAL(r.status, 200);
+            check15(&cases15[i], k, "/validate", r.body ? r.body : "");
+            reply_free(&r);
+            mem_free(body);
+        }
+        curl_easy_cleanup(h);
+        CU_ASSERT_EQUAL(server_stop(&s, SIGTERM, NULL), 0);
+    }
+}
+
 /* ---- reload under load ------------------------------------------------------------------ */
 
 struct loader {
@@ -333,4 +531,6 @@ UNIT_SUITE("itest_decide", NULL, NULL,
            { "review CLI on the bundled samples", test_cli_samples },
            { "review CLI: unusable input and broken cluster state", test_cli_unusable_input },
            { "server answers the bundled samples", test_server_samples },
+           { "review CLI: a requested architecture no node has, beside held-back nodes (issue 15)", test_cli_issue15 },
+           { "server /validate: a requested architecture no node has, beside held-back nodes (issue 15)", test_server_issue15 },
            { "cluster-state folder reloaded while requests run", test_reload_while_serving })
