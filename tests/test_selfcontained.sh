@@ -33,7 +33,8 @@ scan() {
     done
 }
 
-hits=$(files | while IFS= read -r f; do scan "$f"; done)
+# This checker is left out: it holds the patterns and the planted references (checked below).
+hits=$(files | grep -vx 'tests/test_selfcontained.sh' | while IFS= read -r f; do scan "$f"; done)
 if [ -z "$hits" ]; then
     ok "no tracked file refers to a path outside the repository"
 else
