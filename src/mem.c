@@ -1,6 +1,8 @@
 /* mem.c - the process allocator wrapper: failure injection and live counts for tests, and the
  * cJSON hooks with a per-thread arena for the request path. */
+#include <malloc.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -211,4 +213,29 @@ void mem_fail_after(long n)
 long mem_live(void)
 {
     return atomic_load(&live);
+}
+
+void mem_heap_stats(struct mem_heap *out)
+{
+    struct mallinfo2 mi = mallinfo2();
+    out->in_use = mi.uordblks;
+    out->free = mi.fordblks;
+    out->mmapped = mi.hblkhd;
+    out->arenas = 0;
+    /* The arena count is only in malloc_info's XML: one <heap nr="N"> element per arena. */
+    char *xml = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&xml, &len);
+    if (!f)
+        return;
+    int ok = malloc_info(0, f) == 0;
+    fclose(f);
+    for (const char *p = xml; ok && p && (p = strstr(p, "<heap nr=")); p++)
+        out->arenas++;
+    free(xml);
+}
+
+void mem_give_back(void)
+{
+    malloc_trim(0);
 }

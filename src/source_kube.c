@@ -822,6 +822,7 @@ static void rebuild_once(void)
     size_t nn = s->nnodes, nds = s->ndatasources, npvc = s->npvcs, npref = s->npreferences;
     bool hco = s->has_hco, kv = s->has_kubevirt;
     snapshot_publish(s);
+    mem_give_back();
     metrics_cluster_reload(true);
     if (!atomic_load(&sk.synced)) {
         atomic_store(&sk.synced, true);
