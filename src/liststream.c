@@ -131,32 +131,39 @@ static enum ag_result too_deep(struct liststream *ls, char *err, size_t errlen)
     return AG_EINVAL;
 }
 
-/* A whole element is in ls->elem: parse it, hand it over, free it. */
+/* A whole element is in ls->elem: parse it, hand it over, free it. The item's tree lives in
+ * this thread's request arena, released at once when the callback returns: its thousands of
+ * small values never fragment the heap between the objects the caller keeps. */
 static enum ag_result elem_done(struct liststream *ls, char *err, size_t errlen)
 {
     cJSON *item = NULL;
     size_t at = 0;
     unsigned depth = ls->max_depth > 2 ? ls->max_depth - 2 : 1;
+    mem_arena_begin();
     enum json_parse_result pr = json_parse(ls->elem.p ? ls->elem.p : "", ls->elem.len, depth, NULL, NULL, &item, &at);
     enum ag_result r = AG_OK;
     switch (pr) {
     case JSON_PARSE_OK:
+        r = ls->fn(item, ls->items, ls->ctx, err, errlen);
+        cJSON_Delete(item);
+        ls->items++;
+        ls->elem.len = 0;
+        if (r != AG_OK)
+            ls->failed = true;
         break;
     case JSON_PARSE_NOMEM:
         snprintf(err, errlen, "out of memory");
         ls->failed = true;
-        return AG_ENOMEM;
+        r = AG_ENOMEM;
+        break;
     case JSON_PARSE_DEPTH:
-        return too_deep(ls, err, errlen);
+        r = too_deep(ls, err, errlen);
+        break;
     default:
-        return syntax(ls, ls->elem_off + at, err, errlen);
+        r = syntax(ls, ls->elem_off + at, err, errlen);
+        break;
     }
-    r = ls->fn(&item, ls->items, ls->ctx, err, errlen);
-    cJSON_Delete(item);
-    ls->items++;
-    ls->elem.len = 0;
-    if (r != AG_OK)
-        ls->failed = true;
+    mem_arena_end();
     return r;
 }
 

@@ -19,10 +19,11 @@
 #include <cjson/cJSON.h>
 #include "result.h"
 
-/* One item (index from 0). The callback may take the item over by setting *item to NULL;
- * otherwise it is freed when the callback returns. Anything but AG_OK stops the reader, and
- * that result (with the callback's err) is what liststream_feed returns. */
-typedef enum ag_result (*liststream_item_fn)(cJSON **item, size_t index, void *ctx, char *err, size_t errlen);
+/* One item (index from 0), valid only during the call: it lives in this thread's request arena
+ * (mem.h), freed when the callback returns, so a callback that keeps it, or any cJSON made from
+ * it, copies it with the arena paused (mem_arena_pause). Anything but AG_OK stops the reader,
+ * and that result (with the callback's err) is what liststream_feed returns. */
+typedef enum ag_result (*liststream_item_fn)(const cJSON *item, size_t index, void *ctx, char *err, size_t errlen);
 
 struct liststream;
 

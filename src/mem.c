@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <stdint.h>
 #include <cjson/cJSON.h>
 #include "mem.h"
@@ -141,6 +142,18 @@ void mem_arena_end(void)
     pthread_setspecific(arena_key, keep);  /* freed with the thread */
 }
 
+int mem_arena_pause(void)
+{
+    int d = arena_depth;
+    arena_depth = 0;
+    return d;
+}
+
+void mem_arena_resume(int depth)
+{
+    arena_depth = depth;
+}
+
 static void *arena_alloc(size_t n)
 {
     size_t need = (n + 15) & ~(size_t)15;
@@ -237,5 +250,13 @@ void mem_heap_stats(struct mem_heap *out)
 
 void mem_give_back(void)
 {
-    malloc_trim(0);
+    /* At most once a second: during a burst of rebuilds the next one comes soon anyway. */
+    static atomic_llong last_ms;
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    long long now = (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000, prev = atomic_load(&last_ms);
+    if (prev && now - prev < 1000)
+        return;
+    if (atomic_compare_exchange_strong(&last_ms, &prev, now))
+        malloc_trim(0);
 }

@@ -35,6 +35,11 @@ void mem_heap_stats(struct mem_heap *out);
  * Walks every arena: milliseconds on a large heap, never on the request path. */
 void mem_give_back(void);
 
+/* Step out of the request arena on this thread (for what must outlive it) and back in:
+ * depth = mem_arena_pause(); ...; mem_arena_resume(depth). Outside an arena both do nothing. */
+int mem_arena_pause(void);
+void mem_arena_resume(int depth);
+
 /* Test support: after `n` more successful allocations, every allocation fails until
  * mem_fail_after(-1) is called. Process-wide; tests are single-threaded when they use it. */
 void mem_fail_after(long n);

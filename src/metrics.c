@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 #include "arch.h"
+#include "labelset.h"
 #include "mem.h"
 #include "metrics.h"
 #include "version.h"
@@ -222,6 +223,11 @@ static void render_cluster(struct out *o, const struct snapshot *snap, const str
     out_printf(o, "archgate_malloc_mmapped_bytes %zu\n", heap.mmapped);
     family(o, "archgate_malloc_arenas", "gauge", "malloc arenas (per-thread heaps).");
     out_printf(o, "archgate_malloc_arenas %u\n", heap.arenas);
+    struct labelset_stats ls;
+    labelset_stats(&ls);
+    family(o, "archgate_node_labels_bytes", "gauge",
+           "Memory of the nodes' label maps, shared by the store and the snapshots (interned strings included).");
+    out_printf(o, "archgate_node_labels_bytes %zu\n", ls.bytes);
 
     family(o, "archgate_nodes", "gauge",
            "Nodes by architecture and whether a VM without placement constraints could run there.");

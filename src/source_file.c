@@ -118,21 +118,29 @@ struct file_read {
     char berr[512];
 };
 
-static enum ag_result file_item(cJSON **item, size_t index, void *ctx, char *err, size_t errlen)
+static enum ag_result file_item(const cJSON *item, size_t index, void *ctx, char *err, size_t errlen)
 {
     struct file_read *fr = ctx;
-    if (!cJSON_IsObject(*item)) {
+    if (!cJSON_IsObject(item)) {
         snprintf(err, errlen, "item %zu is not an object", index);
         return AG_EINVAL;
     }
-    if (!cJSON_IsString(cJSON_GetObjectItemCaseSensitive(*item, "kind"))) {
-        if (!fr->kindless && !(fr->kindless = cJSON_CreateArray()))
+    if (!cJSON_IsString(cJSON_GetObjectItemCaseSensitive(item, "kind"))) {
+        /* kept past the call: copied out of the item's arena */
+        int depth = mem_arena_pause();
+        cJSON *copy = cJSON_Duplicate(item, true);
+        if (copy && !fr->kindless)
+            fr->kindless = cJSON_CreateArray();
+        bool ok = copy && fr->kindless && cJSON_AddItemToArray(fr->kindless, copy);
+        mem_arena_resume(depth);
+        if (!ok) {
+            cJSON_Delete(copy);
+            snprintf(err, errlen, "out of memory");
             return AG_ENOMEM;
-        cJSON_AddItemToArray(fr->kindless, *item);
-        *item = NULL;
+        }
         return AG_OK;
     }
-    return cluster_builder_add(fr->b, *item, err, errlen);
+    return cluster_builder_add(fr->b, item, err, errlen);
 }
 
 static enum ag_result file_chunk(const char *data, size_t n, void *ctx)

@@ -61,11 +61,13 @@ wait_ready() { # wait_ready PORT PID: seconds to ready
 report() { # report MODE PID PORT READY_S
     printf '%s mode: ready in %s s; RSS after sync %s MiB; peak during sync %s MiB\n' "$1" "$4" \
         "$(mib "$(kib "$2" VmRSS)")" "$(mib "$(kib "$2" VmHWM)")"
-    printf '  breakdown: snapshot %s MiB; allocator in use %s MiB, free but held %s MiB, mmapped %s MiB\n' \
+    printf '  breakdown: snapshot %s MiB + node label maps %s MiB (shared); allocator in use %s MiB, free but held %s MiB, mmapped %s MiB; %s arenas\n' \
         "$(mib $(( $(metric "$3" archgate_snapshot_bytes | cut -d. -f1) / 1024 )))" \
+        "$(mib $(( $(metric "$3" archgate_node_labels_bytes | cut -d. -f1) / 1024 )))" \
         "$(mib $(( $(metric "$3" archgate_malloc_in_use_bytes | cut -d. -f1) / 1024 )))" \
         "$(mib $(( $(metric "$3" archgate_malloc_free_bytes | cut -d. -f1) / 1024 )))" \
-        "$(mib $(( $(metric "$3" archgate_malloc_mmapped_bytes | cut -d. -f1) / 1024 )))"
+        "$(mib $(( $(metric "$3" archgate_malloc_mmapped_bytes | cut -d. -f1) / 1024 )))" \
+        "$(metric "$3" archgate_malloc_arenas)"
 }
 churn_samples() { # churn_samples MODE PID: sample RSS during CHURN seconds
     end=$(( $(date +%s) + CHURN ))

@@ -266,13 +266,14 @@ static void check_placement(const struct snapshot *s, const cJSON *spec)
 
 /* ---- the item-by-item List reader (source_file's path) against the whole-document parser ---- */
 
-static enum ag_result keep_item(cJSON **item, size_t index, void *ctx, char *err, size_t errlen)
+static enum ag_result keep_item(const cJSON *item, size_t index, void *ctx, char *err, size_t errlen)
 {
     (void)index;
     (void)err;
     (void)errlen;
-    cJSON_AddItemToArray(ctx, *item);
-    *item = NULL;
+    int depth = mem_arena_pause();
+    cJSON_AddItemToArray(ctx, cJSON_Duplicate(item, true));
+    mem_arena_resume(depth);
     return AG_OK;
 }
 
