@@ -4,7 +4,7 @@
 #   make run        install missing packages, make dev certificates, serve the sample cluster
 #   make test       install missing packages, build, and run every test (unit, sanitizers,
 #                   integration over TLS, fuzzing for $(FUZZ_SECONDS) s)
-#   make bench      decision and live-cluster benchmarks (print figures; not tests)
+#   make bench      decision, live-cluster and memory benchmarks (print figures; not tests)
 #   make fuzz       run every fuzz target for $(FUZZ_LONG_SECONDS) s each
 #   make load       the real server under wrk beside nginx (figures; see mk/load.mk)
 #   make soak, make faults, make valgrind   minutes-long reliability runs (see mk/soak.mk)
@@ -50,7 +50,7 @@ FUZZ_LONG_SECONDS ?= 600
 FUZZ_FLAGS := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -g -O1 $(CSTD) -Isrc $(PKG_CFLAGS) -DARCHGATE_FUZZ
 CERTS := $(B)/certs
 
-.PHONY: all deps run test unit unit-san itest fuzz fuzz-run bench certs clean lint
+.PHONY: all deps run test unit unit-san itest fuzz fuzz-run bench bench-memory certs clean lint
 all: $(B)/archgate
 
 deps:
@@ -131,10 +131,15 @@ test: deps
 # Benchmarks print figures; they pass or fail nothing. BENCH_KUBE_SECONDS shortens the
 # live-cluster one (500 node events per second while reviews run).
 BENCH_KUBE_SECONDS ?= 60
-bench: deps $(B)/bench_decide $(B)/bench_request $(B)/bench_kube
+bench: deps $(B)/bench_decide $(B)/bench_request $(B)/bench_kube bench-memory
 	$(B)/bench_decide
 	$(B)/bench_request
 	$(B)/bench_kube $(BENCH_KUBE_SECONDS)
+
+# Memory at cluster scale (5,000 KubeVirt workers, 2,000 DataSources, 10,000 VMs), file and live
+# mode, then MEM_CHURN_SECONDS (600) of churn; see scripts/bench/memory.sh for the knobs.
+bench-memory: deps $(B)/archgate $(B)/kubefake_server certs
+	scripts/bench/memory.sh
 
 run: deps all certs
 	$(B)/archgate serve --listen 127.0.0.1:8443 --tls-cert $(CERTS)/tls.crt --tls-key $(CERTS)/tls.key \

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cluster.h"
+#include "labelset.h"
 #include "hash.h"
 #include "eligible.h"
 #include "log.h"
@@ -138,6 +139,7 @@ struct cluster_builder {
     struct pool *scratch;   /* per-object parsing, reset after each */
     struct intern strings;
     struct vec nodes, dss, pvcs, prefs, cat;
+    struct vec lsets;       /* struct labelset *: one reference each, handed to the snapshot */
     size_t seq;
     struct snapshot s;      /* HCO and KubeVirt settings as read so far */
     size_t arch_mismatch;   /* nodes whose label and status disagree */
@@ -161,6 +163,7 @@ struct cluster_builder *cluster_builder_new(void)
     b->pvcs.size = sizeof(struct w_pvc);
     b->prefs.size = sizeof(struct w_pref);
     b->cat.size = sizeof(struct w_cat);
+    b->lsets.size = sizeof(struct labelset *);
     b->s.hco_default_arch = ARCH_NONE;
     b->s.kubevirt_default_arch = ARCH_NONE;
     b->s.default_arch = ARCH_NONE;
@@ -173,6 +176,9 @@ void cluster_builder_free(struct cluster_builder *b)
         return;
     pool_free(b->pool);
     pool_free(b->scratch);
+    for (size_t i = 0; i < b->lsets.n; i++)
+        labelset_release(((struct labelset **)(void *)b->lsets.data)[i]);
+    mem_free(b->lsets.data);
     mem_free(b->strings.slots);
     mem_free(b->nodes.data);
     mem_free(b->dss.data);
@@ -278,24 +284,23 @@ static enum ag_result read_meta(struct objctx *c, const cJSON *obj, bool namespa
 
 /* ---- kinds ------------------------------------------------------------------------------- */
 
-/* Copy a label map out of the scratch pool, sharing strings. */
-static enum ag_result keep_labels(struct cluster_builder *b, const struct labels *in, struct labels *out)
+/* The node's label map: `given` (shared, one more reference) or one made from `in`. The builder
+ * holds the reference until the snapshot takes it over. */
+static enum ag_result keep_labels(struct cluster_builder *b, const struct labels *in, struct labelset *given,
+                                  struct labels *out)
 {
-    out->items = NULL;
-    out->n = 0;
-    if (in->n == 0)
-        return AG_OK;
-    struct kv *items = pool_alloc(b->pool, in->n * sizeof *items);
-    if (!items)
-        return AG_ENOMEM;
-    for (size_t i = 0; i < in->n; i++) {
-        items[i].key = intern_str(&b->strings, b->pool, in->items[i].key);
-        items[i].value = intern_str(&b->strings, b->pool, in->items[i].value);
-        if (!items[i].key || !items[i].value)
-            return AG_ENOMEM;
+    struct labelset **slot;
+    enum ag_result r = vec_push(&b->lsets, (void **)&slot);
+    if (r != AG_OK)
+        return r;
+    if (given) {
+        labelset_ref(given);
+        *slot = given;
+    } else if ((r = labelset_make(in, slot)) != AG_OK) {
+        b->lsets.n--;
+        return r;
     }
-    out->items = items;
-    out->n = in->n;
+    *out = *labelset_labels(*slot);
     return AG_OK;
 }
 
@@ -319,7 +324,8 @@ static enum ag_result keep_taints(struct cluster_builder *b, const struct taint 
     return AG_OK;
 }
 
-static enum ag_result add_node(struct cluster_builder *b, struct objctx *c, const cJSON *obj)
+/* A Node; with `given`, its labels are that map (metadata.labels of obj is not read). */
+static enum ag_result add_node(struct cluster_builder *b, struct objctx *c, const cJSON *obj, struct labelset *given)
 {
     const cJSON *jlabels = NULL, *spec = NULL, *status = NULL, *info = NULL, *jtaints = NULL;
     const char *status_arch = NULL;
@@ -340,7 +346,7 @@ static enum ag_result add_node(struct cluster_builder *b, struct objctx *c, cons
         (r = get_obj(c, status, "nodeInfo", "status.nodeInfo", &info)) != AG_OK ||
         (r = get_str(c, info, "architecture", "status.nodeInfo.architecture", &status_arch)) != AG_OK)
         return r;
-    r = selector_parse_labels(jlabels, b->scratch, &lab, perr, sizeof perr);
+    r = given ? AG_OK : selector_parse_labels(jlabels, b->scratch, &lab, perr, sizeof perr);
     if (r != AG_OK)
         return r == AG_EINVAL ? bad(c, "metadata", perr) : r;
     r = selector_parse_taints(jtaints, b->scratch, &taints, &ntaints, perr, sizeof perr);
@@ -355,7 +361,8 @@ static enum ag_result add_node(struct cluster_builder *b, struct objctx *c, cons
     r = AG_ENOMEM;
     if (!(n->name = pool_strdup(b->pool, c->name)))
         goto fail;
-    if (keep_labels(b, &lab, &n->labels) != AG_OK || keep_taints(b, taints, ntaints, &n->taints) != AG_OK)
+    if (keep_labels(b, given ? NULL : &lab, given, &n->labels) != AG_OK ||
+        keep_taints(b, taints, ntaints, &n->taints) != AG_OK)
         goto fail;
     n->ntaints = ntaints;
 
@@ -677,7 +684,7 @@ static enum ag_result add_any(struct cluster_builder *b, const cJSON *obj, const
     enum ag_result r;
     bool known = true;
     if (strcmp(kind, "Node") == 0 && api_group_is(api, ""))
-        r = add_node(b, &c, obj);
+        r = add_node(b, &c, obj, NULL);
     else if (strcmp(kind, "HyperConverged") == 0 && api &&
              (strcmp(api, "hco.kubevirt.io/v1beta1") == 0 || strcmp(api, "hco.kubevirt.io/v1") == 0))
         r = add_hco(b, &c, obj);
@@ -717,6 +724,26 @@ enum ag_result cluster_builder_add(struct cluster_builder *b, const cJSON *obj, 
         return AG_EINVAL;
     }
     return add_any(b, obj, NULL, NULL, 0, err, errlen);
+}
+
+enum ag_result cluster_builder_add_node(struct cluster_builder *b, const cJSON *obj, struct labelset *labels,
+                                        char *err, size_t errlen)
+{
+    char dummy[1];
+    if (!err || !errlen) {
+        err = dummy;
+        errlen = sizeof dummy;
+    }
+    err[0] = '\0';
+    if (!b || !cJSON_IsObject(obj) || !labels) {
+        snprintf(err, errlen, labels ? "not a JSON object" : "no label map");
+        return AG_EINVAL;
+    }
+    struct objctx c = { "Node", NULL, NULL, err, errlen };
+    enum ag_result r = add_node(b, &c, obj, labels);
+    if (r == AG_ENOMEM)
+        snprintf(err, errlen, "Node %s: out of memory", c.name ? c.name : "(unnamed)");
+    return r;
 }
 
 enum ag_result cluster_builder_add_catalog(struct cluster_builder *b, const cJSON *catalog, char *err,
@@ -1002,6 +1029,10 @@ struct snapshot *cluster_builder_finish(struct cluster_builder *b)
 
     s->built_at = time(NULL);
     s->bytes = pool_bytes(b->pool) + sizeof *s;
+    s->lsets = (struct labelset **)(void *)b->lsets.data;     /* the references go with it */
+    s->nlsets = b->lsets.n;
+    b->lsets.data = NULL;
+    b->lsets.n = 0;
     __atomic_store_n(&s->refs, 1, __ATOMIC_RELEASE);
     b->pool = NULL;     /* now the snapshot's */
     cluster_builder_free(b);
@@ -1124,6 +1155,9 @@ void snapshot_release(struct snapshot *s)
     if (!s)
         return;
     if (__atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+        for (size_t i = 0; i < s->nlsets; i++)
+            labelset_release(s->lsets[i]);
+        mem_free(s->lsets);
         pool_free(s->pool);
         mem_free(s);
     }

@@ -125,6 +125,8 @@ struct snapshot {
 
     /* private */
     struct pool *pool;
+    struct labelset **lsets;           /* the nodes' label maps: one reference each (mem_malloc'd array) */
+    size_t nlsets;
     int refs;                          /* atomic */
 
     /* Label index for the census (eligible.c builds it in `pool`); NULL: node by node. */
@@ -139,6 +141,11 @@ void cluster_builder_free(struct cluster_builder *b);     /* NULL is fine */
  * are skipped (debug log). A read kind with a malformed field: AG_EINVAL with `err` naming
  * the object and the field. The builder copies what it keeps; `obj` stays the caller's. */
 enum ag_result cluster_builder_add(struct cluster_builder *b, const cJSON *obj, char *err, size_t errlen);
+/* Add a Node whose labels are the shared map `labels` (the live store's; the snapshot takes a
+ * reference); metadata.labels of `obj` is not read. Errors as cluster_builder_add. */
+struct labelset;
+enum ag_result cluster_builder_add_node(struct cluster_builder *b, const cJSON *obj, struct labelset *labels,
+                                        char *err, size_t errlen);
 /* Load an image catalog (see README: {"images": {"<ref or prefix>": ["amd64", ...]}}). */
 enum ag_result cluster_builder_add_catalog(struct cluster_builder *b, const cJSON *catalog, char *err, size_t errlen);
 /* Compute the derived fields and return the snapshot (refcount 1). Frees the builder in all

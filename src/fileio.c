@@ -1,4 +1,5 @@
-/* fileio.c - reading a whole file with a size limit, and JSON text that must be one value.
+/* fileio.c - reading a whole file with a size limit (or in chunks), and JSON text that must be
+ * one value.
  * Shared by the certificate checks, the kubeconfig and token readers, the cluster-state folder
  * and the image catalog. */
 #include <errno.h>
@@ -75,6 +76,58 @@ enum ag_result fileio_read(const char *path, size_t max, char **out, size_t *len
     *out = data;
     *len = n;
     data = NULL;
+    r = AG_OK;
+cleanup:
+    if (fd >= 0)
+        close(fd);
+    mem_free(data);
+    return r;
+}
+
+enum ag_result fileio_read_chunks(const char *path, size_t max, size_t chunk, fileio_chunk_fn fn, void *ctx,
+                                  int *eno)
+{
+    enum ag_result r = AG_EIO;
+    struct stat st;
+    size_t total = 0;
+    char *data = NULL;
+    *eno = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        *eno = errno;
+        goto cleanup;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        *eno = EISDIR;
+        goto cleanup;
+    }
+    if (S_ISREG(st.st_mode) && (unsigned long long)st.st_size > max) {
+        r = AG_ETOOBIG;
+        goto cleanup;
+    }
+    if (!chunk || !(data = mem_malloc(chunk))) {
+        r = AG_ENOMEM;
+        goto cleanup;
+    }
+    for (;;) {
+        ssize_t got = read(fd, data, chunk);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0) {
+            *eno = errno;
+            r = AG_EIO;
+            goto cleanup;
+        }
+        if (got == 0)
+            break;
+        if ((size_t)got > max - total) {
+            r = AG_ETOOBIG;     /* it grew while being read, or a pipe */
+            goto cleanup;
+        }
+        total += (size_t)got;
+        if ((r = fn(data, (size_t)got, ctx)) != AG_OK)
+            goto cleanup;
+    }
     r = AG_OK;
 cleanup:
     if (fd >= 0)

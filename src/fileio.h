@@ -1,4 +1,5 @@
-/* fileio.h - reading a whole file with a size limit, and JSON text that must be one value. */
+/* fileio.h - reading a whole file with a size limit (or in chunks), and JSON text that must be
+ * one value. */
 #ifndef ARCHGATE_FILEIO_H
 #define ARCHGATE_FILEIO_H
 
@@ -10,6 +11,14 @@
  * (caller mem_free's *out). AG_EIO with *eno set (EISDIR for a folder) when it cannot be read;
  * AG_ETOOBIG when larger than `max` (also when it grew while being read); AG_ENOMEM. */
 enum ag_result fileio_read(const char *path, size_t max, char **out, size_t *len, int *eno);
+
+/* Read the file (or pipe) `path` in chunks of at most `chunk` bytes, each handed to `fn`, up to
+ * `max` bytes in all: for files too large to hold at once. Errors as fileio_read (AG_ETOOBIG once
+ * more than `max` bytes were seen: the chunks before were already handed over); the callback's
+ * result (anything but AG_OK) stops the reading and is returned. */
+typedef enum ag_result (*fileio_chunk_fn)(const char *data, size_t n, void *ctx);
+enum ag_result fileio_read_chunks(const char *path, size_t max, size_t chunk, fileio_chunk_fn fn, void *ctx,
+                                  int *eno);
 
 /* Parse `len` bytes as exactly one JSON value (whitespace may surround it). NULL when it is not
  * (or on allocation failure); then *bad_at (optional) is the byte offset cJSON stopped at. */

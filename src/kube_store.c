@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "kube_store.h"
+#include "labelset.h"
 #include "hash.h"
 #include "log.h"
 #include "mem.h"
@@ -178,7 +179,19 @@ static enum ag_result prune_fail(char *err, size_t errlen, const struct kube_kin
     return AG_EINVAL;
 }
 
+static enum ag_result prune(unsigned kind, const cJSON *obj, cJSON **out, char *err, size_t errlen);
+
+/* The pruned object outlives the watch line it came from: it is made outside the request arena
+ * that the line is parsed in. */
 enum ag_result kube_prune(unsigned kind, const cJSON *obj, cJSON **out, char *err, size_t errlen)
+{
+    int depth = mem_arena_pause();
+    enum ag_result r = prune(kind, obj, out, err, errlen);
+    mem_arena_resume(depth);
+    return r;
+}
+
+static enum ag_result prune(unsigned kind, const cJSON *obj, cJSON **out, char *err, size_t errlen)
 {
     enum ag_result r = AG_ENOMEM;
     cJSON *p = NULL, *meta;
@@ -243,6 +256,8 @@ struct entry {
     struct entry *next;
     uint64_t hash;
     cJSON *obj;
+    struct labelset *labels;  /* a Node's labels, taken out of obj; NULL for other kinds (and for
+                               * a Node whose labels the builder must refuse: they stay in obj) */
     bool refused;           /* the builder refused this version (logged once) */
     char key[];             /* "ns/name" */
 };
@@ -266,6 +281,7 @@ void kube_map_free(struct kube_map *m)
         while (e) {
             struct entry *nx = e->next;
             cJSON_Delete(e->obj);
+            labelset_release(e->labels);
             mem_free(e);
             e = nx;
         }
@@ -391,41 +407,49 @@ static bool same_json(const cJSON *a, const cJSON *b)
     }
 }
 
-/* Put `obj` (taken over, also on failure) under `key`; *changed: differs from what was there. */
-static enum ag_result map_put(struct kube_map *m, const char *key, cJSON *obj, bool *changed)
+static bool same_entry(const cJSON *obj_a, const struct labelset *ls_a, const cJSON *obj_b,
+                       const struct labelset *ls_b)
+{
+    return labelset_equal(ls_a, ls_b) && same_json(obj_a, obj_b);
+}
+
+/* Put `obj` and `labels` (both taken over, also on failure) under `key`; *changed: differs from
+ * what was there. */
+static enum ag_result map_put(struct kube_map *m, const char *key, cJSON *obj, struct labelset *labels,
+                              bool *changed)
 {
     uint64_t h = hash_str(key);
     struct entry **pp = map_find(m, key, h);
     if (pp) {
         struct entry *e = *pp;
-        if (same_json(e->obj, obj)) {
+        if (same_entry(e->obj, e->labels, obj, labels)) {
             cJSON_Delete(obj);
+            labelset_release(labels);
             *changed = false;
             return AG_OK;
         }
         cJSON_Delete(e->obj);
+        labelset_release(e->labels);
         e->obj = obj;
+        e->labels = labels;
         e->refused = false;
         *changed = true;
         return AG_OK;
     }
-    if (m->n >= KUBE_MAX_OBJECTS) {
-        cJSON_Delete(obj);
-        return AG_ETOOBIG;
-    }
-    if ((m->n + 1) * 4 > m->cap * 3 && !map_grow(m)) {
-        cJSON_Delete(obj);
-        return AG_ENOMEM;
-    }
+    enum ag_result r = AG_ETOOBIG;
+    struct entry *e = NULL;
+    if (m->n >= KUBE_MAX_OBJECTS)
+        goto fail;
+    r = AG_ENOMEM;
+    if ((m->n + 1) * 4 > m->cap * 3 && !map_grow(m))
+        goto fail;
     size_t klen = strlen(key);
-    struct entry *e = mem_malloc(sizeof *e + klen + 1);
-    if (!e) {
-        cJSON_Delete(obj);
-        return AG_ENOMEM;
-    }
+    if (!(e = mem_malloc(sizeof *e + klen + 1)))
+        goto fail;
     memcpy(e->key, key, klen + 1);
     e->hash = h;
     e->obj = obj;
+    e->labels = labels;
     e->refused = false;
     size_t j = (size_t)h & (m->cap - 1);
     e->next = m->slots[j];
@@ -433,6 +457,10 @@ static enum ag_result map_put(struct kube_map *m, const char *key, cJSON *obj, b
     m->n++;
     *changed = true;
     return AG_OK;
+fail:
+    cJSON_Delete(obj);
+    labelset_release(labels);
+    return r;
 }
 
 static bool map_del(struct kube_map *m, const char *key)
@@ -443,6 +471,7 @@ static bool map_del(struct kube_map *m, const char *key)
     struct entry *e = *pp;
     *pp = e->next;
     cJSON_Delete(e->obj);
+    labelset_release(e->labels);
     mem_free(e);
     m->n--;
     return true;
@@ -468,21 +497,79 @@ static bool object_key(unsigned kind, const cJSON *obj, char *key, size_t keylen
 
 #define KEY_MAX 512     /* namespace (63) + "/" + name (253) fit with room */
 
+/* Prune `obj` for storing: a Node's labels, when the builder would take them, leave the pruned
+ * JSON for a shared label map (*labels; NULL for other kinds and for labels the builder must
+ * refuse, which stay in the JSON so it does, naming them). */
+static enum ag_result prune_store(unsigned kind, const cJSON *obj, cJSON **out, struct labelset **labels, char *err,
+                                  size_t errlen)
+{
+    *labels = NULL;
+    enum ag_result r = kube_prune(kind, obj, out, err, errlen);
+    if (r != AG_OK || !*out || kind != KK_NODE)
+        return r;
+    cJSON *meta = cJSON_GetObjectItemCaseSensitive(*out, "metadata");
+    cJSON *jlabels = cJSON_GetObjectItemCaseSensitive(meta, "labels");
+    struct pool *scratch = pool_new(4096);
+    struct labels lab;
+    char perr[256];
+    r = AG_ENOMEM;
+    if (!scratch)
+        goto out;
+    r = selector_parse_labels(jlabels, scratch, &lab, perr, sizeof perr);
+    if (r == AG_EINVAL) {
+        r = AG_OK;      /* left in the JSON, for the builder to refuse */
+        goto out;
+    }
+    if (r != AG_OK || (r = labelset_make(&lab, labels)) != AG_OK)
+        goto out;
+    cJSON_DeleteItemFromObjectCaseSensitive(meta, "labels");
+out:
+    pool_free(scratch);
+    if (r != AG_OK) {
+        cJSON_Delete(*out);
+        *out = NULL;
+        if (err && errlen)
+            snprintf(err, errlen, "%s: out of memory", kinds[kind].kind);
+    }
+    return r;
+}
+
+/* A copy of a stored object, with a Node's labels put back in. NULL on allocation failure. */
+static cJSON *stored_copy(const cJSON *obj, const struct labelset *ls)
+{
+    cJSON *d = cJSON_Duplicate(obj, true);
+    if (!d || !ls)
+        return d;
+    const struct labels *l = labelset_labels(ls);
+    cJSON *meta = cJSON_GetObjectItemCaseSensitive(d, "metadata");
+    cJSON *jl = l->n ? cJSON_AddObjectToObject(meta, "labels") : meta;
+    for (size_t i = 0; jl && i < l->n; i++)
+        if (!cJSON_AddStringToObject(jl, l->items[i].key, l->items[i].value))
+            jl = NULL;
+    if (!jl) {
+        cJSON_Delete(d);
+        return NULL;
+    }
+    return d;
+}
+
 enum ag_result kube_map_add(struct kube_map *m, unsigned kind, const cJSON *obj, char *err, size_t errlen)
 {
     cJSON *p = NULL;
+    struct labelset *ls = NULL;
     char key[KEY_MAX];
     bool changed;
-    enum ag_result r = kube_prune(kind, obj, &p, err, errlen);
+    enum ag_result r = prune_store(kind, obj, &p, &ls, err, errlen);
     if (r != AG_OK || !p)
         return r;
     if (!object_key(kind, p, key, sizeof key)) {
         cJSON_Delete(p);
+        labelset_release(ls);
         if (err && errlen)
             snprintf(err, errlen, "%s: name or namespace too long", kinds[kind].kind);
         return AG_EINVAL;
     }
-    r = map_put(m, key, p, &changed);
+    r = map_put(m, key, p, ls, &changed);
     if (r != AG_OK && err && errlen)
         snprintf(err, errlen, "%s %s: %s", kinds[kind].kind, key,
                  r == AG_ENOMEM ? "out of memory" : "too many objects");
@@ -538,6 +625,7 @@ enum ag_result kube_store_apply(struct kube_store *s, unsigned kind, enum kube_e
 {
     char key[KEY_MAX];
     cJSON *p = NULL;
+    struct labelset *ls = NULL;
     enum ag_result r = AG_OK;
 
     *changed = false;
@@ -545,11 +633,12 @@ enum ag_result kube_store_apply(struct kube_store *s, unsigned kind, enum kube_e
         err[0] = '\0';
     if (!s || kind >= KK_COUNT)
         return AG_EINVAL;
-    if (ev != KUBE_DELETED && (r = kube_prune(kind, obj, &p, err, errlen)) != AG_OK)
+    if (ev != KUBE_DELETED && (r = prune_store(kind, obj, &p, &ls, err, errlen)) != AG_OK)
         return r;   /* pruning (the costly part) happens outside the lock */
     /* a deleted object's last state may be anything: only its key matters */
     if (!object_key(kind, p ? p : obj, key, sizeof key)) {
         cJSON_Delete(p);
+        labelset_release(ls);
         if (err && errlen)
             snprintf(err, errlen, "%s: no usable metadata.name%s, or too long", kinds[kind].kind,
                      kinds[kind].namespaced ? " and metadata.namespace" : "");
@@ -557,7 +646,7 @@ enum ag_result kube_store_apply(struct kube_store *s, unsigned kind, enum kube_e
     }
     pthread_mutex_lock(&s->lock);
     if (p) {
-        r = map_put(s->maps[kind], key, p, changed);
+        r = map_put(s->maps[kind], key, p, ls, changed);
         if (r != AG_OK && err && errlen)
             snprintf(err, errlen, "%s %s: %s", kinds[kind].kind, key,
                      r == AG_ENOMEM ? "out of memory" : "too many objects");
@@ -578,16 +667,32 @@ static void line_rv(const cJSON *obj, char *rv, size_t rvlen)
         snprintf(rv, rvlen, "%s", jrv->valuestring);
 }
 
+static enum ag_result apply_line(struct kube_store *s, unsigned kind, const char *line, size_t len,
+                                 struct kube_line *out);
+
 enum ag_result kube_store_apply_line(struct kube_store *s, unsigned kind, const char *line, size_t len,
                                      struct kube_line *out)
 {
-    const char *end = NULL;
-    enum ag_result r = AG_OK;
+    enum ag_result r;
 
     memset(out, 0, sizeof *out);
     out->type = KUBE_LINE_BAD;
     if (kind >= KK_COUNT || !line)
         return AG_EINVAL;
+    /* The event's tree lives in this thread's request arena, freed at once at the end: a node
+     * heartbeat parses thousands of small values, which would otherwise leave the heap in
+     * fragments between the objects the store keeps. */
+    mem_arena_begin();
+    r = apply_line(s, kind, line, len, out);
+    mem_arena_end();
+    return r;
+}
+
+static enum ag_result apply_line(struct kube_store *s, unsigned kind, const char *line, size_t len,
+                                 struct kube_line *out)
+{
+    const char *end = NULL;
+    enum ag_result r = AG_OK;
     cJSON *j = cJSON_ParseWithLengthOpts(line, len, &end, 0);
     const cJSON *jt = j ? cJSON_GetObjectItemCaseSensitive(j, "type") : NULL;
     const cJSON *obj = j ? cJSON_GetObjectItemCaseSensitive(j, "object") : NULL;
@@ -643,7 +748,7 @@ static bool maps_equal(const struct kube_map *a, const struct kube_map *b)
     for (size_t i = 0; i < b->cap; i++)
         for (const struct entry *e = b->slots[i]; e; e = e->next) {
             struct entry **pp = map_find(a, e->key, e->hash);
-            if (!pp || !same_json((*pp)->obj, e->obj))
+            if (!pp || !same_entry((*pp)->obj, (*pp)->labels, e->obj, e->labels))
                 return false;
         }
     return true;
@@ -656,7 +761,7 @@ static void carry_refused(const struct kube_map *old, struct kube_map *m)
     for (size_t i = 0; i < m->cap; i++)
         for (struct entry *e = m->slots[i]; e; e = e->next) {
             struct entry **pp = map_find(old, e->key, e->hash);
-            if (pp && (*pp)->refused && same_json((*pp)->obj, e->obj))
+            if (pp && (*pp)->refused && same_entry((*pp)->obj, (*pp)->labels, e->obj, e->labels))
                 e->refused = true;
         }
 }
@@ -692,8 +797,8 @@ cJSON *kube_store_get(struct kube_store *s, unsigned kind, const char *key)
     if (!s || kind >= KK_COUNT || !key)
         return NULL;
     pthread_mutex_lock(&s->lock);
-    const cJSON *o = kube_map_get(s->maps[kind], key);
-    cJSON *d = o ? cJSON_Duplicate(o, true) : NULL;
+    struct entry **pp = map_find(s->maps[kind], key, hash_str(key));
+    cJSON *d = pp ? stored_copy((*pp)->obj, (*pp)->labels) : NULL;
     pthread_mutex_unlock(&s->lock);
     return d;
 }
@@ -739,7 +844,8 @@ static enum ag_result feed_map(struct cluster_builder *b, unsigned kind, struct 
         for (struct entry *e = m->slots[i]; e; e = e->next) {
             if (skip && map_find(skip, e->key, e->hash))
                 continue;
-            enum ag_result r = cluster_builder_add(b, e->obj, berr, sizeof berr);
+            enum ag_result r = e->labels ? cluster_builder_add_node(b, e->obj, e->labels, berr, sizeof berr)
+                                         : cluster_builder_add(b, e->obj, berr, sizeof berr);
             if (r == AG_OK)
                 continue;
             if (r == AG_ENOMEM) {

@@ -64,7 +64,9 @@ size_t kube_map_count(const struct kube_map *m);
 /* Prune `obj` and put it under its key (a later one replaces an earlier one). AG_OK also when
  * the object is not kept. Errors as kube_prune; AG_ETOOBIG also past KUBE_MAX_OBJECTS. */
 enum ag_result kube_map_add(struct kube_map *m, unsigned kind, const cJSON *obj, char *err, size_t errlen);
-/* The pruned object stored under "ns/name" ("/name" for cluster-scoped), NULL when absent. */
+/* The pruned object stored under "ns/name" ("/name" for cluster-scoped), NULL when absent. A
+ * Node's labels are not in it when they are well formed: the store keeps them as a shared label
+ * map (labelset.h), and kube_store_get puts them back in its copy. */
 const cJSON *kube_map_get(const struct kube_map *m, const char *key);
 
 /* ---- the store ------------------------------------------------------------------------------ */

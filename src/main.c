@@ -209,6 +209,7 @@ static int cmd_serve(const struct config *cfg)
         }
         snapshot_publish(snap);
         snap = NULL;
+        mem_give_back();
         metrics_cluster_reload(true);
         if (cfg->cluster_state || cfg->image_catalog) {
             if (source_file_watch_start(cfg->cluster_state, cfg->image_catalog, cfg->cluster_poll_ms) != AG_OK) {

@@ -1,10 +1,13 @@
 /* mem.c - the process allocator wrapper: failure injection and live counts for tests, and the
  * cJSON hooks with a per-thread arena for the request path. */
+#include <malloc.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <stdint.h>
 #include <cjson/cJSON.h>
 #include "mem.h"
@@ -139,6 +142,18 @@ void mem_arena_end(void)
     pthread_setspecific(arena_key, keep);  /* freed with the thread */
 }
 
+int mem_arena_pause(void)
+{
+    int d = arena_depth;
+    arena_depth = 0;
+    return d;
+}
+
+void mem_arena_resume(int depth)
+{
+    arena_depth = depth;
+}
+
 static void *arena_alloc(size_t n)
 {
     size_t need = (n + 15) & ~(size_t)15;
@@ -211,4 +226,37 @@ void mem_fail_after(long n)
 long mem_live(void)
 {
     return atomic_load(&live);
+}
+
+void mem_heap_stats(struct mem_heap *out)
+{
+    struct mallinfo2 mi = mallinfo2();
+    out->in_use = mi.uordblks;
+    out->free = mi.fordblks;
+    out->mmapped = mi.hblkhd;
+    out->arenas = 0;
+    /* The arena count is only in malloc_info's XML: one <heap nr="N"> element per arena. */
+    char *xml = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&xml, &len);
+    if (!f)
+        return;
+    int ok = malloc_info(0, f) == 0;
+    fclose(f);
+    for (const char *p = xml; ok && p && (p = strstr(p, "<heap nr=")); p++)
+        out->arenas++;
+    free(xml);
+}
+
+void mem_give_back(void)
+{
+    /* At most once a second: during a burst of rebuilds the next one comes soon anyway. */
+    static atomic_llong last_ms;
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    long long now = (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000, prev = atomic_load(&last_ms);
+    if (prev && now - prev < 1000)
+        return;
+    if (atomic_compare_exchange_strong(&last_ms, &prev, now))
+        malloc_trim(0);
 }

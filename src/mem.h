@@ -23,6 +23,23 @@ void mem_install_cjson_hooks(void);
 void mem_arena_begin(void);
 void mem_arena_end(void);
 
+/* The process heap as glibc's malloc sees it. in_use: bytes handed out (below the mmap
+ * threshold); free: bytes freed but still held by malloc; mmapped: large blocks, each its own
+ * mapping; arenas: malloc's arenas (one per thread that allocated, up to its limit). */
+struct mem_heap { size_t in_use, free, mmapped; unsigned arenas; };
+void mem_heap_stats(struct mem_heap *out);
+
+/* Hand the heap's free memory back to the kernel. glibc keeps what is freed for reuse, so after
+ * a snapshot rebuild the transients of the build (the parsed objects, the old snapshot) stay in
+ * the RSS until the next build reuses them; the cluster sources call this after each publish.
+ * Walks every arena: milliseconds on a large heap, never on the request path. */
+void mem_give_back(void);
+
+/* Step out of the request arena on this thread (for what must outlive it) and back in:
+ * depth = mem_arena_pause(); ...; mem_arena_resume(depth). Outside an arena both do nothing. */
+int mem_arena_pause(void);
+void mem_arena_resume(int depth);
+
 /* Test support: after `n` more successful allocations, every allocation fails until
  * mem_fail_after(-1) is called. Process-wide; tests are single-threaded when they use it. */
 void mem_fail_after(long n);

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 #include "arch.h"
+#include "labelset.h"
 #include "mem.h"
 #include "metrics.h"
 #include "version.h"
@@ -212,6 +213,21 @@ static void render_cluster(struct out *o, const struct snapshot *snap, const str
     family(o, "archgate_snapshot_bytes", "gauge", "Memory held by the current cluster snapshot.");
     if (snap)
         out_printf(o, "archgate_snapshot_bytes %zu\n", snap->bytes);
+    struct mem_heap heap;
+    mem_heap_stats(&heap);
+    family(o, "archgate_malloc_in_use_bytes", "gauge", "Heap bytes allocated and not freed (below the mmap threshold).");
+    out_printf(o, "archgate_malloc_in_use_bytes %zu\n", heap.in_use);
+    family(o, "archgate_malloc_free_bytes", "gauge", "Heap bytes freed but still held by malloc.");
+    out_printf(o, "archgate_malloc_free_bytes %zu\n", heap.free);
+    family(o, "archgate_malloc_mmapped_bytes", "gauge", "Bytes of large allocations, each mapped on its own.");
+    out_printf(o, "archgate_malloc_mmapped_bytes %zu\n", heap.mmapped);
+    family(o, "archgate_malloc_arenas", "gauge", "malloc arenas (per-thread heaps).");
+    out_printf(o, "archgate_malloc_arenas %u\n", heap.arenas);
+    struct labelset_stats ls;
+    labelset_stats(&ls);
+    family(o, "archgate_node_labels_bytes", "gauge",
+           "Memory of the nodes' label maps, shared by the store and the snapshots (interned strings included).");
+    out_printf(o, "archgate_node_labels_bytes %zu\n", ls.bytes);
 
     family(o, "archgate_nodes", "gauge",
            "Nodes by architecture and whether a VM without placement constraints could run there.");

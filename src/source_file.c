@@ -15,6 +15,7 @@
 #include "source_file.h"
 #include "hash.h"
 #include "fileio.h"
+#include "liststream.h"
 #include "log.h"
 #include "mem.h"
 #include "metrics.h"
@@ -32,7 +33,7 @@ static bool is_json_name(const char *name)
 /* Parse a whole file as one JSON value; only whitespace may follow it. */
 static enum ag_result parse_file(const char *path, cJSON **out, char *err, size_t errlen)
 {
-    return fileio_read_json(path, SOURCE_FILE_MAX_BYTES, out, err, errlen);
+    return fileio_read_json(path, SOURCE_FILE_MAX_REST, out, err, errlen);
 }
 
 static int cmp_names(const void *a, const void *b)
@@ -109,26 +110,102 @@ static void free_names(char **names, size_t n)
     mem_free(names);
 }
 
-/* Add one file's objects: an object, a List, or a JSON array of them. */
+/* Reading one file item by item: the List's items go to the builder as they are parsed. */
+struct file_read {
+    struct cluster_builder *b;
+    struct liststream *ls;
+    cJSON *kindless;            /* items without a kind: they take the List's, known at its end */
+    char berr[512];
+};
+
+static enum ag_result file_item(const cJSON *item, size_t index, void *ctx, char *err, size_t errlen)
+{
+    struct file_read *fr = ctx;
+    if (!cJSON_IsObject(item)) {
+        snprintf(err, errlen, "item %zu is not an object", index);
+        return AG_EINVAL;
+    }
+    if (!cJSON_IsString(cJSON_GetObjectItemCaseSensitive(item, "kind"))) {
+        /* kept past the call: copied out of the item's arena */
+        int depth = mem_arena_pause();
+        cJSON *copy = cJSON_Duplicate(item, true);
+        if (copy && !fr->kindless)
+            fr->kindless = cJSON_CreateArray();
+        bool ok = copy && fr->kindless && cJSON_AddItemToArray(fr->kindless, copy);
+        mem_arena_resume(depth);
+        if (!ok) {
+            cJSON_Delete(copy);
+            snprintf(err, errlen, "out of memory");
+            return AG_ENOMEM;
+        }
+        return AG_OK;
+    }
+    return cluster_builder_add(fr->b, item, err, errlen);
+}
+
+static enum ag_result file_chunk(const char *data, size_t n, void *ctx)
+{
+    struct file_read *fr = ctx;
+    return liststream_feed(fr->ls, data, n, fr->berr, sizeof fr->berr);
+}
+
+/* Add one file's objects: an object, a List, or a JSON array of them. A List is read item by
+ * item, so the memory a file takes is one item's, not the whole file's. */
 static enum ag_result add_file(struct cluster_builder *b, const char *path, char *err, size_t errlen)
 {
+    struct file_read fr = { .b = b };
     cJSON *j = NULL;
-    char berr[512] = "";
-    enum ag_result r = parse_file(path, &j, err, errlen);
+    size_t nitems = 0;
+    int eno = 0;
+    enum ag_result r = AG_ENOMEM;
+    if (!(fr.ls = liststream_new("items", SOURCE_FILE_MAX_OBJECT, SOURCE_FILE_MAX_REST, SOURCE_FILE_MAX_NESTING,
+                                 file_item, &fr))) {
+        snprintf(err, errlen, "%s: out of memory", path);
+        goto out;
+    }
+    r = fileio_read_chunks(path, SOURCE_FILE_MAX_BYTES, SOURCE_FILE_CHUNK, file_chunk, &fr, &eno);
+    if (r == AG_OK)
+        r = liststream_finish(fr.ls, &j, &nitems, fr.berr, sizeof fr.berr);
+    if (r == AG_EIO && eno)
+        snprintf(err, errlen, "%s: %s", path, strerror(eno));
+    else if (r == AG_ETOOBIG && !fr.berr[0])
+        snprintf(err, errlen, "%s: larger than %llu bytes", path, SOURCE_FILE_MAX_BYTES);
+    else if (r == AG_ENOMEM)
+        snprintf(err, errlen, "%s: out of memory", path);
+    else if (r != AG_OK)
+        snprintf(err, errlen, "%s: %s", path, fr.berr);
     if (r != AG_OK)
-        return r;
+        goto out;
+
+    const cJSON *kind = cJSON_GetObjectItemCaseSensitive(j, "kind");
+    size_t klen = cJSON_IsString(kind) ? strlen(kind->valuestring) : 0;
+    bool is_list = klen >= 4 && strcmp(kind->valuestring + klen - 4, "List") == 0;
+    if (nitems && !is_list) {
+        snprintf(err, errlen, "%s: has items but is not a List (kind %s)", path,
+                 cJSON_IsString(kind) ? kind->valuestring : "missing");
+        r = AG_EINVAL;
+        goto out;
+    }
+    if (fr.kindless) {
+        /* put them back for the builder, which gives them the List's kind */
+        cJSON_ReplaceItemInObjectCaseSensitive(j, "items", fr.kindless);
+        fr.kindless = NULL;
+    }
     if (cJSON_IsArray(j)) {
         const cJSON *it;
         cJSON_ArrayForEach(it, j) {
-            if ((r = cluster_builder_add(b, it, berr, sizeof berr)) != AG_OK)
+            if ((r = cluster_builder_add(b, it, fr.berr, sizeof fr.berr)) != AG_OK)
                 break;
         }
     } else {
-        r = cluster_builder_add(b, j, berr, sizeof berr);
+        r = cluster_builder_add(b, j, fr.berr, sizeof fr.berr);
     }
     if (r != AG_OK)
-        snprintf(err, errlen, "%s: %s", path, berr);
+        snprintf(err, errlen, "%s: %s", path, fr.berr);
+out:
     cJSON_Delete(j);
+    cJSON_Delete(fr.kindless);
+    liststream_free(fr.ls);
     return r;
 }
 
@@ -274,6 +351,7 @@ static void reload(void)
         return;
     }
     snapshot_publish(s);
+    mem_give_back();
     metrics_cluster_reload(true);
     log_info("cluster state reloaded (generation %llu)", (unsigned long long)snapshot_generation());
 }

@@ -8,7 +8,14 @@
 #include "cluster.h"
 #include "result.h"
 
-#define SOURCE_FILE_MAX_BYTES (64u * 1024 * 1024)   /* larger files are refused */
+/* Files are read in chunks and a List item by item, so what a file costs in memory is one item
+ * (at most SOURCE_FILE_MAX_OBJECT) plus what is outside its items (at most SOURCE_FILE_MAX_REST:
+ * a file that is one object, or a JSON array of objects, is all "rest"). */
+#define SOURCE_FILE_MAX_BYTES  (1024ull * 1024 * 1024)  /* larger files are refused */
+#define SOURCE_FILE_MAX_OBJECT (16u * 1024 * 1024)      /* one item of a List */
+#define SOURCE_FILE_MAX_REST   (64u * 1024 * 1024)      /* a file without items, or outside them */
+#define SOURCE_FILE_MAX_NESTING 128
+#define SOURCE_FILE_CHUNK      (256u * 1024)
 
 /* Read every *.json file of `dir` (sorted by name; not recursive) and the catalog file (NULL:
  * none) into a new snapshot (refcount 1). Either may be NULL/absent: dir NULL gives an empty

@@ -17,11 +17,14 @@
 #include "fileio.h"
 #include "source_file.h"
 #include "kube_store.h"
+#include "liststream.h"
 #include "log.h"
 #include "mem.h"
 #include "metrics.h"
 
 #define LIST_PAGE_MAX   (64u * 1024 * 1024)  /* bytes of one list page; over it the page size is halved */
+#define LIST_REST_MAX   (1024u * 1024)       /* a page outside its items (kind, metadata) */
+#define KUBE_LIST_NESTING 128
 #define WATCH_LINE_MAX  (16u * 1024 * 1024)  /* bytes of one watch event */
 #define LIST_IDLE_MS    30000L               /* a list request with no byte for this long failed */
 #define WATCH_IDLE_MS   90000L               /* a quiet watch is re-opened after this (bookmarks come every minute) */
@@ -230,28 +233,55 @@ static void log_refused(unsigned kind, unsigned *logged, const char *what, const
     log_warn("kube: skipping %s: %s", what, why);
 }
 
-/* Add the items of one parsed page to `m`. */
-static enum outcome page_items(const struct list_ctx *lc, const cJSON *page, struct kube_map *m, size_t *refused,
-                               char *err, size_t errlen)
+/* One page's items go into the map as the page is read, item by item. */
+struct page_ctx {
+    const struct list_ctx *lc;
+    struct kube_map *m;
+    size_t *refused;
+};
+
+static enum ag_result page_item(const cJSON *item, size_t index, void *ctx, char *err, size_t errlen)
+{
+    struct page_ctx *pc = ctx;
+    char ierr[512];
+    (void)index;
+    enum ag_result r = kube_map_add(pc->m, pc->lc->kind, item, ierr, sizeof ierr);
+    if (r == AG_ENOMEM) {
+        snprintf(err, errlen, "out of memory");
+        return r;
+    }
+    if (r != AG_OK) {
+        (*pc->refused)++;
+        log_refused(pc->lc->kind, pc->lc->refused_logged, "an object listed", ierr);
+    }
+    return AG_OK;
+}
+
+/* Read one page: its items into `m`, the rest (kind, metadata) into *rest. */
+static enum outcome page_items(const struct list_ctx *lc, const char *buf, size_t len, struct kube_map *m,
+                               size_t *refused, cJSON **rest, char *err, size_t errlen)
 {
     const struct kube_kind *k = &kube_kinds(NULL)[lc->kind];
-    const cJSON *items = cJSON_GetObjectItemCaseSensitive(page, "items"), *it;
-    char ierr[512];
-    if (!cJSON_IsObject(page) || (items && !cJSON_IsNull(items) && !cJSON_IsArray(items))) {
-        snprintf(err, errlen, "list of %s: not a %s (items is not an array)", k->name, k->list_kind);
+    struct page_ctx pc = { lc, m, refused };
+    char perr[256] = "";
+    *rest = NULL;
+    struct liststream *ls = liststream_new("items", LIST_PAGE_MAX, LIST_REST_MAX, KUBE_LIST_NESTING, page_item, &pc);
+    enum ag_result r = ls ? liststream_feed(ls, buf ? buf : "", len, perr, sizeof perr) : AG_ENOMEM;
+    if (r == AG_OK)
+        r = liststream_finish(ls, rest, NULL, perr, sizeof perr);
+    liststream_free(ls);
+    if (r == AG_ENOMEM) {
+        snprintf(err, errlen, "list of %s: out of memory", k->name);
+        return O_NOMEM;
+    }
+    if (r != AG_OK) {
+        snprintf(err, errlen, "list of %s: the answer is not valid JSON (%s)", k->name, perr);
         return O_BAD;
     }
-    const cJSON *arr = cJSON_IsArray(items) ? items : NULL;
-    cJSON_ArrayForEach(it, arr) {
-        enum ag_result r = kube_map_add(m, lc->kind, it, ierr, sizeof ierr);
-        if (r == AG_ENOMEM) {
-            snprintf(err, errlen, "list of %s: out of memory", k->name);
-            return O_NOMEM;
-        }
-        if (r != AG_OK) {
-            (*refused)++;
-            log_refused(lc->kind, lc->refused_logged, "an object listed", ierr);
-        }
+    const cJSON *items = cJSON_GetObjectItemCaseSensitive(*rest, "items");
+    if (!cJSON_IsObject(*rest) || (items && !cJSON_IsNull(items) && !cJSON_IsArray(items))) {
+        snprintf(err, errlen, "list of %s: not a %s (items is not an array)", k->name, k->list_kind);
+        return O_BAD;
     }
     return O_OK;
 }
@@ -335,16 +365,11 @@ restart:
             o = O_HTTP;
             goto out;
         }
-        const char *end = NULL;
-        page = b.buf ? cJSON_ParseWithLengthOpts(b.buf, b.len, &end, 0) : NULL;
-        mem_free(b.buf);        /* only the parsed page is held from here */
+        /* the items go to the map one at a time: the page is never a whole tree */
+        o = page_items(lc, b.buf, b.len, res->map, &res->refused, &page, err, errlen);
+        mem_free(b.buf);
         b.buf = NULL;
-        if (!page) {
-            snprintf(err, errlen, "list of %s: the answer is not valid JSON", k->name);
-            o = O_BAD;
-            goto out;
-        }
-        if ((o = page_items(lc, page, res->map, &res->refused, err, errlen)) != O_OK)
+        if (o != O_OK)
             goto out;
         const cJSON *meta = cJSON_GetObjectItemCaseSensitive(page, "metadata");
         const cJSON *jrv = cJSON_IsObject(meta) ? cJSON_GetObjectItemCaseSensitive(meta, "resourceVersion") : NULL;
@@ -822,6 +847,7 @@ static void rebuild_once(void)
     size_t nn = s->nnodes, nds = s->ndatasources, npvc = s->npvcs, npref = s->npreferences;
     bool hco = s->has_hco, kv = s->has_kubevirt;
     snapshot_publish(s);
+    mem_give_back();
     metrics_cluster_reload(true);
     if (!atomic_load(&sk.synced)) {
         atomic_store(&sk.synced, true);

@@ -431,15 +431,24 @@ static void test_replace_detects_changes(void)
 
     /* the map keeps the later of two objects with one key */
     struct kube_map *m = node_map(3, -1, "", false);
-    cJSON *o = tu_parse("{\"metadata\":{\"name\":\"n-1\",\"labels\":{\"x\":\"y\"}}}");
+    cJSON *o = tu_parse("{\"metadata\":{\"name\":\"n-1\",\"labels\":{\"x\":\"y\"}},\"spec\":{\"unschedulable\":true}}");
     CU_ASSERT_EQUAL(kube_map_add(m, KK_NODE, o, NULL, 0), AG_OK);
     cJSON_Delete(o);
     CU_ASSERT_EQUAL(kube_map_count(m), 3);
     const cJSON *got = kube_map_get(m, "/n-1");
-    CU_ASSERT_PTR_NOT_NULL(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(
-        cJSON_GetObjectItemCaseSensitive(got, "metadata"), "labels"), "x"));
+    CU_ASSERT_TRUE(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(got, "spec"),
+                                                                 "unschedulable")));
+    /* well-formed labels are kept apart, as a shared label map; the store's copy has them back */
+    CU_ASSERT_PTR_NULL(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(got, "metadata"), "labels"));
     CU_ASSERT_PTR_NULL(kube_map_get(m, "n-1"));
-    kube_map_free(m);
+    s = kube_store_new();
+    CU_ASSERT_TRUE(kube_store_replace(s, KK_NODE, m));
+    cJSON *copy = kube_store_get(s, KK_NODE, "/n-1");
+    char *meta = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(copy, "metadata"));
+    CU_ASSERT_TRUE(meta && tu_json_equal(meta, "{\"name\":\"n-1\",\"labels\":{\"x\":\"y\"}}"));
+    cJSON_free(meta);
+    cJSON_Delete(copy);
+    kube_store_free(s);
 }
 
 static void add_json(struct kube_store *s, unsigned kind, const char *json)

@@ -239,6 +239,49 @@ static void test_load_errors(void)
     expect_failure(path, NULL, AG_EIO, "catalog.json: Not a directory", NULL);
 }
 
+/* A List is read item by item: items without kind take the typed List's; an object that is
+ * not a List but has items is refused; errors inside items name the byte in the file. */
+static void test_load_streamed(void)
+{
+    fresh_dir();
+    /* a typed List as kube-apiserver sends it: items without kind or apiVersion */
+    write_file("nodes.json", "{\"apiVersion\": \"v1\", \"items\": [{\"metadata\": {\"name\": \"raw-1\", "
+               "\"labels\": {\"kubernetes.io/arch\": \"arm64\"}}}, {\"metadata\": {\"name\": \"raw-2\"}, "
+               "\"status\": {\"nodeInfo\": {\"architecture\": \"s390x\"}}}], \"kind\": \"NodeList\", "
+               "\"metadata\": {\"resourceVersion\": \"7\"}}");
+    write_file("ds.json", DS_LIST);
+    struct snapshot *s = tu_snapshot_dir(tmpdir);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    CU_ASSERT_EQUAL(s->nnodes, 2);
+    CU_ASSERT_EQUAL(s->ndatasources, 1);
+    CU_ASSERT_STRING_EQUAL(s->nodes[0].name, "raw-1");
+    CU_ASSERT_EQUAL(s->nodes[0].arch, ARCH_ARM64);
+    CU_ASSERT_EQUAL(s->nodes[1].arch, ARCH_S390X);
+    snapshot_release(s);
+
+    /* items in an object that is not a List */
+    write_file("nodes.json", "{\"apiVersion\": \"v1\", \"kind\": \"Node\", \"metadata\": {\"name\": \"n\"}, "
+               "\"items\": [{\"apiVersion\": \"v1\", \"kind\": \"Node\", \"metadata\": {\"name\": \"m\"}}]}");
+    expect_failure(tmpdir, NULL, AG_EINVAL, "nodes.json: has items but is not a List (kind Node)", NULL);
+
+    /* a broken second item: the offset is the file's, not the item's */
+    write_file("nodes.json", "{\"kind\": \"List\", \"items\": [{\"kind\": \"Node\", \"apiVersion\": \"v1\", "
+               "\"metadata\": {\"name\": \"a\"}}, {\"kind\": tru}]}");
+    expect_failure(tmpdir, NULL, AG_EINVAL, "nodes.json: not valid JSON near byte 104", NULL);
+    /* an item that is not an object; a builder error inside an item names the object */
+    write_file("nodes.json", "{\"kind\": \"List\", \"items\": [{\"kind\": \"Node\", \"apiVersion\": \"v1\", "
+               "\"metadata\": {\"name\": \"a\"}}, 42]}");
+    expect_failure(tmpdir, NULL, AG_EINVAL, "nodes.json: item 1 is not an object", NULL);
+    write_file("nodes.json", "{\"kind\": \"List\", \"items\": [{\"kind\": \"Node\", \"apiVersion\": \"v1\", "
+               "\"metadata\": {\"name\": \"n9\"}, \"spec\": {\"unschedulable\": \"no\"}}]}");
+    expect_failure(tmpdir, NULL, AG_EINVAL, "nodes.json: Node n9", "spec.unschedulable");
+    /* cut short inside the items, and after them */
+    write_file("nodes.json", "{\"kind\": \"List\", \"items\": [{\"kind\": \"Node\"");
+    expect_failure(tmpdir, NULL, AG_EINVAL, "nodes.json: not valid JSON near byte", NULL);
+    write_file("nodes.json", "{\"kind\": \"List\", \"items\": [], \"metadata\": {");
+    expect_failure(tmpdir, NULL, AG_EINVAL, "nodes.json: not valid JSON near byte", NULL);
+}
+
 static void test_stamp(void)
 {
     char path[512];
@@ -353,5 +396,6 @@ UNIT_SUITE("source_file", suite_init, suite_cleanup,
            { "load a folder: Lists, single objects, ignored files, catalog", test_load_folder },
            { "the bundled sample cluster", test_load_samples },
            { "broken files, catalog errors, missing folder", test_load_errors },
+           { "Lists read item by item: kindless items, items outside a List, errors", test_load_streamed },
            { "stamp follows files", test_stamp },
            { "watcher: change, broken file, forced reload", test_watcher });

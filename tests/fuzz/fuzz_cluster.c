@@ -6,7 +6,10 @@
  * arrays sorted with unique keys and the same keys in both orders, every look-up finds each
  * stored object, exact catalog entries found by their reference, the base census equal to
  * node-by-node classification and summing to the node count, the census of the placement equal
- * through every path, derived fields consistent, census text safely cut. A violation aborts. */
+ * through every path, derived fields consistent, census text safely cut. The same bytes also go
+ * through the item-by-item List reader of the cluster-state folder (liststream), fed in small
+ * chunks and whole: it must accept exactly what the strict parser accepts, and give the same
+ * document back. A violation aborts. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +19,8 @@
 #include "eligible.h"
 #include "selector.h"
 #include "pool.h"
+#include "jsonparse.h"
+#include "liststream.h"
 #include "log.h"
 #include "mem.h"
 
@@ -259,6 +264,84 @@ static void check_placement(const struct snapshot *s, const cJSON *spec)
     pool_free(pool);
 }
 
+/* ---- the item-by-item List reader (source_file's path) against the whole-document parser ---- */
+
+static enum ag_result keep_item(const cJSON *item, size_t index, void *ctx, char *err, size_t errlen)
+{
+    (void)index;
+    (void)err;
+    (void)errlen;
+    int depth = mem_arena_pause();
+    cJSON_AddItemToArray(ctx, cJSON_Duplicate(item, true));
+    mem_arena_resume(depth);
+    return AG_OK;
+}
+
+/* Two trees equal member by member in order (cJSON_Compare looks members up by name, which is
+ * wrong for objects that repeat one). */
+static bool same_tree(const cJSON *a, const cJSON *b)
+{
+    if (!a || !b)
+        return a == b;
+    if ((a->type & 0xFF) != (b->type & 0xFF) || strcmp(a->string ? a->string : "", b->string ? b->string : ""))
+        return false;
+    if (cJSON_IsString(a))
+        return strcmp(a->valuestring, b->valuestring) == 0;
+    if (cJSON_IsNumber(a))
+        return a->valuedouble == b->valuedouble;
+    const cJSON *x = a->child, *y = b->child;
+    for (; x && y; x = x->next, y = y->next)
+        if (!same_tree(x, y))
+            return false;
+    return !x && !y;
+}
+
+/* Fed in chunks of `chunk` bytes, the reader accepts exactly what json_parse accepts, and the
+ * items it hands over put back into the rest give the same tree. */
+static void check_liststream(const uint8_t *data, size_t size, size_t chunk)
+{
+    char err[256];
+    cJSON *whole = NULL, *rest = NULL, *items = cJSON_CreateArray();
+    size_t at = 0, nitems = 0;
+    if (!items)
+        fail("out of memory");
+    bool ok_whole = json_parse((const char *)data, size, 128, NULL, NULL, &whole, &at) == JSON_PARSE_OK;
+    struct liststream *ls = liststream_new("items", size + 16, size + 16, 128, keep_item, items);
+    if (!ls)
+        fail("liststream_new");
+    enum ag_result r = AG_OK;
+    for (size_t off = 0; r == AG_OK && off < size; off += chunk)
+        r = liststream_feed(ls, (const char *)data + off, size - off < chunk ? size - off : chunk, err, sizeof err);
+    if (r == AG_OK)
+        r = liststream_finish(ls, &rest, &nitems, err, sizeof err);
+    liststream_free(ls);
+    if (r != AG_OK && r != AG_EINVAL)
+        fail("liststream failed other than on invalid input");
+    if (ok_whole != (r == AG_OK))
+        fail(ok_whole ? "liststream refused what json_parse accepts" : "liststream accepted what json_parse refuses");
+    if (ok_whole && nitems != (size_t)cJSON_GetArraySize(items))
+        fail("liststream's item count differs from the items handed over");
+    if (ok_whole && cJSON_IsObject(rest)) {
+        size_t named = 0;
+        for (const cJSON *c = rest->child; c; c = c->next)
+            named += c->string && strcmp(c->string, "items") == 0;
+        cJSON *slot = cJSON_GetObjectItemCaseSensitive(rest, "items");
+        if (named == 1 && cJSON_IsArray(slot) && nitems) {
+            if (cJSON_GetArraySize(slot) != 0)
+                fail("the rest keeps streamed items");
+            cJSON_ReplaceItemInObjectCaseSensitive(rest, "items", items);
+            items = NULL;
+        }
+        if (named <= 1 && !same_tree(whole, rest))
+            fail("items put back into the rest differ from the whole document");
+    } else if (ok_whole && nitems) {
+        fail("items streamed from a document that is not an object");
+    }
+    cJSON_Delete(whole);
+    cJSON_Delete(rest);
+    cJSON_Delete(items);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static bool ready;
@@ -268,6 +351,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         ready = true;
     }
     long live = mem_live();
+    check_liststream(data, size, size ? 1 + data[size - 1] % 7 : 1);
+    check_liststream(data, size, size ? size : 1);
     cJSON *root = cJSON_ParseWithLength((const char *)data, size);
     if (!root)
         return 0;

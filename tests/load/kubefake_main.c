@@ -2,12 +2,23 @@
  * process of its own, serving a cluster-state folder (nodes.json, datasources.json,
  * hyperconverged.json, kubevirt.json) on a chosen port, so a fault test can kill -9 it and start
  * it again on the same port. kubefake picks a free port itself; this program listens on the
- * chosen one and forwards each TCP connection to it (TLS passes through untouched).
+ * chosen one and forwards each TCP connection to it (TLS passes through untouched). Every item of
+ * every *.json file of the folder whose kind and apiVersion archgate lists is served.
  *
  *   kubefake_server --port N (0: any) --tls-cert FILE --tls-key FILE [--cluster DIR] [--token T]
+ *                   [--churn EVENTS_PER_SECOND]
+ *
+ * --churn changes one worker node that many times a second, round robin, from the first SIGUSR1
+ * on (so a client can sync first; the memory benchmark,
+ * scripts/bench/memory.sh): every event moves its heartbeats (conditions' lastHeartbeatTime and
+ * the KubeVirt heartbeat annotation, which archgate must ignore); every fifth also changes what
+ * the decision reads (a label value, a taint, a cordon; set, then undone on the next round).
  *
  * Prints "kubefake listening on 127.0.0.1:PORT" when ready; runs until SIGTERM or SIGINT. */
+#include <dirent.h>
 #include <errno.h>
+#include <stdatomic.h>
+#include <time.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -120,22 +131,147 @@ static void *accept_main(void *arg)
     return NULL;
 }
 
-static bool put_items(struct kubefake *f, const char *dir, const char *file, const char *path)
+/* The collection an item belongs to: its kind and apiVersion, as archgate lists them. */
+static int kind_of(const struct kube_kind *K, const cJSON *item)
 {
-    char full[1024];
-    snprintf(full, sizeof full, "%s/%s", dir, file);
-    cJSON *j = tu_load_json(full);
-    const cJSON *items = cJSON_GetObjectItemCaseSensitive(j, "items"), *it;
-    bool ok = j && cJSON_IsArray(items);
-    cJSON_ArrayForEach(it, items) {
-        char *t = cJSON_PrintUnformatted(it);
-        ok = ok && t && kubefake_put(f, path, t) != 0;
-        cJSON_free(t);
-    }
-    if (!ok)
-        fprintf(stderr, "kubefake_server: cannot load %s\n", full);
-    cJSON_Delete(j);
+    const cJSON *k = cJSON_GetObjectItemCaseSensitive(item, "kind");
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(item, "apiVersion");
+    if (!cJSON_IsString(k) || !cJSON_IsString(a))
+        return -1;
+    for (unsigned i = 0; i < KK_COUNT; i++)
+        if (i != KK_HCO_V1 && strcmp(K[i].kind, k->valuestring) == 0 && strcmp(K[i].api_version, a->valuestring) == 0)
+            return (int)i;
+    return -1;
+}
+
+#define MAX_WORKERS 100000
+static cJSON *workers[MAX_WORKERS];     /* copies of the worker nodes, for --churn */
+static size_t nworkers;
+
+static bool put_obj(struct kubefake *f, const char *path, const cJSON *obj)
+{
+    char *t = cJSON_PrintUnformatted(obj);
+    bool ok = t && kubefake_put(f, path, t) != 0;
+    cJSON_free(t);
     return ok;
+}
+
+/* Serve every item of every *.json file of `dir` (a List's items, or the one object). */
+static bool put_dir(struct kubefake *f, const struct kube_kind *K, const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    bool ok = d != NULL;
+    while (ok && (e = readdir(d))) {
+        size_t n = strlen(e->d_name);
+        if (e->d_name[0] == '.' || n < 6 || strcmp(e->d_name + n - 5, ".json") != 0)
+            continue;
+        char full[1024];
+        snprintf(full, sizeof full, "%s/%s", dir, e->d_name);
+        cJSON *j = tu_load_json(full), *it;
+        cJSON *items = cJSON_GetObjectItemCaseSensitive(j, "items");
+        cJSON *one = cJSON_CreateArray();
+        ok = j && one;
+        if (ok && !cJSON_IsArray(items)) {
+            cJSON_AddItemReferenceToArray(one, j);
+            items = one;
+        }
+        if (!ok)
+            items = NULL;
+        cJSON_ArrayForEach(it, items) {
+            int k = kind_of(K, it);
+            if (k < 0)
+                continue;
+            ok = ok && put_obj(f, K[k].path, it);
+            const cJSON *labels = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(it, "metadata"), "labels");
+            if (k == KK_NODE && nworkers < MAX_WORKERS &&
+                cJSON_GetObjectItemCaseSensitive(labels, "node-role.kubernetes.io/worker"))
+                workers[nworkers++] = cJSON_Duplicate(it, true);
+        }
+        if (!ok)
+            fprintf(stderr, "kubefake_server: cannot load %s\n", full);
+        cJSON_Delete(one);
+        cJSON_Delete(j);
+    }
+    if (d)
+        closedir(d);
+    else
+        fprintf(stderr, "kubefake_server: cannot open %s\n", dir);
+    return ok;
+}
+
+static void set_str(cJSON *obj, const char *key, const char *value)
+{
+    if (!obj)
+        return;
+    cJSON *v = cJSON_CreateString(value);
+    if (cJSON_GetObjectItemCaseSensitive(obj, key))
+        cJSON_ReplaceItemInObjectCaseSensitive(obj, key, v);
+    else
+        cJSON_AddItemToObject(obj, key, v);
+}
+
+/* Event number `seq`: the next worker's heartbeats, and every fifth time a change the
+ * decision reads. */
+static void churn_one(struct kubefake *f, const char *path, unsigned long long seq)
+{
+    cJSON *n = workers[seq % nworkers];
+    unsigned round = (unsigned)(seq / nworkers);
+    char ts[40];
+    time_t t = (time_t)(1780000000 + seq);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    cJSON *c, *meta = cJSON_GetObjectItemCaseSensitive(n, "metadata");
+    cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(n, "status"), "conditions"))
+        set_str(c, "lastHeartbeatTime", ts);
+    set_str(cJSON_GetObjectItemCaseSensitive(meta, "annotations"), "kubevirt.io/heartbeat", ts);
+    if (seq % 5 == 0) {
+        cJSON *spec = cJSON_GetObjectItemCaseSensitive(n, "spec");
+        switch ((seq / 5) % 3) {
+        case 0: {
+            char v[24];
+            snprintf(v, sizeof v, "%u", 2000000000u + round % 7);
+            set_str(cJSON_GetObjectItemCaseSensitive(meta, "labels"), "cpu-timer.node.kubevirt.io/tsc-frequency", v);
+            break;
+        }
+        case 1:
+            cJSON_DeleteItemFromObjectCaseSensitive(spec, "taints");
+            if (round % 2 == 0) {
+                cJSON *taints = cJSON_AddArrayToObject(spec, "taints"), *tt = cJSON_CreateObject();
+                cJSON_AddStringToObject(tt, "key", "example.com/maintenance");
+                cJSON_AddStringToObject(tt, "effect", "NoSchedule");
+                cJSON_AddItemToArray(taints, tt);
+            }
+            break;
+        default:
+            cJSON_DeleteItemFromObjectCaseSensitive(spec, "unschedulable");
+            if (round % 2 == 0)
+                cJSON_AddTrueToObject(spec, "unschedulable");
+            break;
+        }
+    }
+    put_obj(f, path, n);
+}
+
+struct churner {
+    struct kubefake *f;
+    const char *path;
+    long rate;
+    atomic_bool stop;
+    unsigned long long sent;
+};
+
+static void *churn_main(void *arg)
+{
+    struct churner *c = arg;
+    double due = 0;
+    while (!atomic_load(&c->stop)) {
+        usleep(10000);
+        for (due += (double)c->rate / 100.0; due >= 1.0 && nworkers; due -= 1.0)
+            churn_one(c->f, c->path, c->sent++);
+    }
+    return NULL;
 }
 
 static int listen_on(unsigned short port, unsigned short *bound)
@@ -163,7 +299,7 @@ static int listen_on(unsigned short port, unsigned short *bound)
 int main(int argc, char **argv)
 {
     const char *cert = NULL, *key = NULL, *dir = "manifests/samples/cluster", *token = NULL;
-    long port = -1;
+    long port = -1, churn = 0;
     testutil_init();
     signal(SIGPIPE, SIG_IGN);
     for (int i = 1; i + 1 < argc; i += 2) {
@@ -180,13 +316,18 @@ int main(int argc, char **argv)
             dir = argv[i + 1];
         } else if (strcmp(argv[i], "--token") == 0) {
             token = argv[i + 1];
+        } else if (strcmp(argv[i], "--churn") == 0) {
+            char *end = NULL;
+            churn = strtol(argv[i + 1], &end, 10);
+            if (*end || churn < 0 || churn > 100000)
+                port = -1;
         } else {
             port = -1;
             break;
         }
     }
     if (port < 0 || !cert || !key || argc % 2 == 0) {
-        fprintf(stderr, "usage: %s --port N --tls-cert FILE --tls-key FILE [--cluster DIR] [--token T]\n", argv[0]);
+        fprintf(stderr, "usage: %s --port N --tls-cert FILE --tls-key FILE [--cluster DIR] [--token T] [--churn N]\n", argv[0]);
         return 2;
     }
     /* Block the stop signals before any thread starts, so sigwait below receives them. */
@@ -194,6 +335,7 @@ int main(int argc, char **argv)
     sigemptyset(&stop);
     sigaddset(&stop, SIGTERM);
     sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGUSR1);
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
 
     struct kubefake *f = kubefake_start(cert, key);
@@ -205,10 +347,7 @@ int main(int argc, char **argv)
     for (unsigned k = 0; k < KK_COUNT; k++)
         if (k != KK_HCO_V1)     /* a CRD version this cluster does not serve */
             kubefake_collection(f, K[k].path, K[k].list_kind, K[k].api_version, K[k].kind);
-    if (!put_items(f, dir, "nodes.json", K[KK_NODE].path) ||
-        !put_items(f, dir, "datasources.json", K[KK_DATASOURCE].path) ||
-        !put_items(f, dir, "hyperconverged.json", K[KK_HCO_V1BETA1].path) ||
-        !put_items(f, dir, "kubevirt.json", K[KK_KUBEVIRT].path)) {
+    if (!put_dir(f, K, dir)) {
         kubefake_stop(f);
         return 1;
     }
@@ -223,10 +362,22 @@ int main(int argc, char **argv)
         kubefake_stop(f);
         return 1;
     }
+    struct churner ch = { .f = f, .path = K[KK_NODE].path, .rate = churn };
+    pthread_t cth;
+    bool churning = false;
     printf("kubefake listening on 127.0.0.1:%u\n", (unsigned)bound);
     fflush(stdout);
     int sig = 0;
-    sigwait(&stop, &sig);
+    while (sigwait(&stop, &sig) == 0 && sig == SIGUSR1)
+        if (!churning && churn > 0)
+            churning = pthread_create(&cth, NULL, churn_main, &ch) == 0;
+    if (churning) {
+        atomic_store(&ch.stop, true);
+        pthread_join(cth, NULL);
+        fprintf(stderr, "kubefake_server: %llu node events sent\n", ch.sent);
+    }
+    for (size_t i = 0; i < nworkers; i++)
+        cJSON_Delete(workers[i]);
     /* The forwarding threads are detached and die with the process; the fake stops cleanly. */
     kubefake_stop(f);
     return 0;
