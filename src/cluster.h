@@ -146,7 +146,7 @@ enum ag_result cluster_builder_add(struct cluster_builder *b, const cJSON *obj, 
 struct labelset;
 enum ag_result cluster_builder_add_node(struct cluster_builder *b, const cJSON *obj, struct labelset *labels,
                                         char *err, size_t errlen);
-/* Load an image catalog (see README: {"images": {"<ref or prefix>": ["amd64", ...]}}). */
+/* Load an image catalog (see docs/reference.md: {"images": {"<ref or prefix>": ["amd64", ...]}}). */
 enum ag_result cluster_builder_add_catalog(struct cluster_builder *b, const cJSON *catalog, char *err, size_t errlen);
 /* Compute the derived fields and return the snapshot (refcount 1). Frees the builder in all
  * cases. NULL on allocation failure. */

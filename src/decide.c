@@ -1,4 +1,4 @@
-/* decide.c - the decision (DESIGN.md "The decision (v1 rules)"): the requested architecture,
+/* decide.c - the decision (docs/design.md "The decision"): the requested architecture,
  * the boot images' architectures, the eligible nodes, and from them the verdict of /validate
  * (deny causes, warnings) or of /mutate (a patch that pins the architecture, warnings).
  * Pure: reads the facts, the snapshot and the policy; writes only into the caller's pool. */

@@ -1,7 +1,7 @@
 /* decide.h - the decision: facts of a VM + cluster snapshot + policy -> verdict.
  *
  * Pure: no I/O, no globals, no clock. Everything it returns lives in the caller's pool.
- * The rules are DESIGN.md "The decision (v1 rules)". */
+ * The rules are docs/design.md "The decision". */
 #ifndef ARCHGATE_DECIDE_H
 #define ARCHGATE_DECIDE_H
 

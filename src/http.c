@@ -478,7 +478,7 @@ static enum MHD_Result answer_readyz(struct MHD_Connection *conn, struct request
     else
         status = 200;
     if (status == 200 && (stale_s = stale_seconds()) > 0) {
-        /* Still ready: see README "Stale cluster view" for why the webhook does not fail closed. */
+        /* Still ready: see docs/design.md "Stale cluster view" for why the webhook does not fail closed. */
         snprintf(stale, sizeof stale, "ok, but the cluster view is stale: no update for %u s\n", stale_s);
         char *copy = mem_strdup(stale);     /* the response outlives this frame */
         if (copy) {
@@ -792,7 +792,7 @@ enum ag_result http_start(const struct config *cfg, char *err, size_t errlen)
         goto cleanup;
 
     /* Threading: epoll with a pool of --threads threads. Measured against one thread per
-     * connection with the server pinned to one core (README, Performance): the pool answers
+     * connection with the server pinned to one core (docs/performance.md): the pool answers
      * more requests per second at 16 and 64 connections with half the p99, and its thread
      * count does not grow with idle connections. */
     unsigned flags = MHD_USE_TLS | MHD_USE_ERROR_LOG | MHD_USE_ITC | MHD_USE_EPOLL_INTERNAL_THREAD;

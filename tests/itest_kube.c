@@ -210,7 +210,7 @@ static void test_stale_view(void)
     kubefake_fail(fake, K[KK_NODE].path, 500, -1);
     kubefake_close_watches(fake);
     CU_ASSERT_TRUE(answer_becomes(&s, "archgate's view of the cluster is", true, 5000));
-    CU_ASSERT_EQUAL(readyz(&s, text, sizeof text), 200);     /* still ready: see README */
+    CU_ASSERT_EQUAL(readyz(&s, text, sizeof text), 200);     /* still ready: see docs/design.md "Stale cluster view" */
     CU_ASSERT_PTR_NOT_NULL(strstr(text, "stale"));
     kubefake_fail(fake, K[KK_NODE].path, 500, 0);
     CU_ASSERT_TRUE(answer_becomes(&s, "archgate's view of the cluster is", false, 5000));

@@ -268,7 +268,7 @@ struct model {
 
 static bool tolerates(unsigned tol, unsigned bit) { return (tol & (bit | TOL_ALL)) != 0; }
 
-/* Which nodes can take the VM, written from DESIGN's rules, not from eligible.c. */
+/* Which nodes can take the VM, written from the rules of docs/design.md, not from eligible.c. */
 static void model_of(const struct gcluster *c, const struct gvm *v, unsigned tol, int sel_arch, struct model *m)
 {
     memset(m, 0, sizeof *m);

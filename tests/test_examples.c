@@ -1,6 +1,5 @@
-/* test_examples.c - the worked examples of DESIGN.md (tests/fixtures/examples, copied from the
- * design's examples folder): each review, through the whole request path (webhook_handle), must
- * give the example's response. */
+/* test_examples.c - the worked examples of docs/design.md (tests/fixtures/examples): each review,
+ * through the whole request path (webhook_handle), must give the example's response. */
 #include <stdio.h>
 #include <string.h>
 #include "unit.h"
