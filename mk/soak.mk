@@ -4,6 +4,9 @@
 #   make soak        SOAK_SECONDS (600) of mixed traffic; RSS and open fds sampled every second
 #   make faults      certificate rotation, SIGTERM in flight, kube-apiserver killed and restarted,
 #                    1,000 idle connections, a one-byte-per-second client (about 2 minutes)
+#   make soak-scale  live mode at cluster scale: 5,000 KubeVirt workers, 2,000 DataSources served by
+#                    the stand-in kube-apiserver, 500 node events a second for SOAK_SECONDS, RSS
+#                    printed every 10 s (scripts/bench/memory.sh)
 #   make valgrind    build/itest with the server under valgrind memcheck, and build/unit_tests
 
 SOAK_GOAL_BEFORE := $(.DEFAULT_GOAL)
@@ -13,7 +16,7 @@ LOAD_COMMON_SRC := tests/load/loadutil.c tests/itest_util.c tests/testutil.c
 LOAD_COMMON_OBJ = $(patsubst %.c,$(B)/obj/%.o,$(LOAD_COMMON_SRC))
 KUBEFAKE_SERVER_OBJ = $(patsubst %.c,$(B)/obj/%.o,tests/load/kubefake_main.c tests/kubefake.c tests/testutil.c)
 
-.PHONY: soak faults valgrind
+.PHONY: soak soak-scale faults valgrind
 
 $(B)/soak: $(LIB_OBJ) $(LOAD_COMMON_OBJ) $(B)/obj/tests/load/soak.o
 	@echo "  LD      $@"
@@ -31,6 +34,9 @@ $(B)/obj/tests/load/%.o: CFLAGS_ALL += -Itests
 
 soak: $(B)/archgate $(B)/soak
 	ARCHGATE_BIN=$${ARCHGATE_BIN:-$(B)/archgate} $(B)/soak $(SOAK_SECONDS)
+
+soak-scale: deps $(B)/archgate $(B)/kubefake_server certs
+	MEM_MODES=live MEM_CHURN_SECONDS=$(SOAK_SECONDS) MEM_SAMPLE=10 MEM_VERBOSE=1 scripts/bench/memory.sh
 
 faults: $(B)/archgate $(B)/faults $(B)/kubefake_server
 	ARCHGATE_BIN=$${ARCHGATE_BIN:-$(B)/archgate} KUBEFAKE_BIN=$(B)/kubefake_server $(B)/faults

@@ -10,7 +10,8 @@
 #         serving the same folder; churn is MEM_EVENTS node events a second (80% heartbeats).
 # It prints the time to ready, RSS after sync, the peak (VmHWM) during sync, RSS sampled every
 # MEM_SAMPLE seconds over MEM_CHURN_SECONDS of churn (first, last, min, max), and the breakdown
-# that /metrics gives (snapshot, allocator in use / free, mmapped). MEM_MODES="file live".
+# that /metrics gives (snapshot, allocator in use / free, mmapped). MEM_MODES="file live";
+# MEM_VERBOSE=1 prints every sample (make soak-scale).
 set -eu
 cd "$(dirname "$0")/../.."
 B=${B:-build}
@@ -24,6 +25,7 @@ REWRITE=${MEM_REWRITE:-30}
 EVENTS=${MEM_EVENTS:-500}
 MODES=${MEM_MODES:-file live}
 EXTRA=${MEM_ARCHGATE_FLAGS:-}
+VERBOSE=${MEM_VERBOSE:-}
 
 work=$(mktemp -d)
 pids=""
@@ -75,6 +77,7 @@ churn_samples() { # churn_samples MODE PID: sample RSS during CHURN seconds
     while [ "$(date +%s)" -lt "$end" ]; do
         sleep "$SAMPLE"
         r=$(kib "$2" VmRSS)
+        [ -n "$VERBOSE" ] && printf '  %s +%ss: RSS %s MiB\n' "$1" "$(( CHURN - end + $(date +%s) ))" "$(mib "$r")"
         [ -z "$first" ] && first=$r
         last=$r
         { [ -z "$min" ] || [ "$r" -lt "$min" ]; } && min=$r
