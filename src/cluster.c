@@ -412,7 +412,8 @@ static enum ag_result hco_gate_list(const struct objctx *c, const cJSON *arr, in
     return AG_OK;
 }
 
-static enum ag_result add_hco(struct cluster_builder *b, struct objctx *c, const cJSON *obj)
+/* The settings of a HyperConverged object (either version), strings and arrays in `pool`. */
+static enum ag_result read_hco(struct objctx *c, const cJSON *obj, struct pool *pool, struct hco_settings *out)
 {
     const cJSON *jlabels = NULL, *spec = NULL, *ws = NULL, *gates, *dep = NULL, *nps = NULL, *wl = NULL;
     const cJSON *wls = NULL, *np = NULL, *status = NULL, *info = NULL;
@@ -421,6 +422,7 @@ static enum ag_result add_hco(struct cluster_builder *b, struct objctx *c, const
     enum ag_result r;
     char perr[256] = "";
 
+    memset(out, 0, sizeof *out);
     if ((r = read_meta(c, obj, true, &jlabels, NULL)) != AG_OK)
         return r;
     if ((r = get_obj(c, obj, "spec", "spec", &spec)) != AG_OK ||
@@ -454,22 +456,70 @@ static enum ag_result add_hco(struct cluster_builder *b, struct objctx *c, const
         (r = get_str(c, info, "defaultWorkloadArchitecture", "status.nodeInfo.defaultWorkloadArchitecture",
                      &def)) != AG_OK)
         return r;
-
-    struct placement pl;
-    memset(&pl, 0, sizeof pl);
     if (np) {
-        r = selector_parse_placement(np, b->pool, &pl, perr, sizeof perr);
+        r = selector_parse_placement(np, pool, &out->placement, perr, sizeof perr);
         if (r != AG_OK)
             return r == AG_EINVAL ? bad(c, np_path, perr) : r;
     }
+    out->multiarch = (field >= 0 ? field : gate) == 1 ? HCO_MULTIARCH_ON : HCO_MULTIARCH_OFF;
+    out->has_placement = out->placement.node_selector.n > 0 || out->placement.has_affinity;
+    out->default_arch = arch_parse(def);
+    return AG_OK;
+}
+
+static enum ag_result add_hco(struct cluster_builder *b, struct objctx *c, const cJSON *obj)
+{
+    struct hco_settings h;
+    enum ag_result r = read_hco(c, obj, b->pool, &h);
+    if (r != AG_OK)
+        return r;
     if (b->s.has_hco)
         warn_once("cluster: more than one HyperConverged; using %s/%s", c->ns, c->name);
     b->s.has_hco = true;
-    b->s.hco_multiarch = (field >= 0 ? field : gate) == 1 ? HCO_MULTIARCH_ON : HCO_MULTIARCH_OFF;
-    b->s.workload_placement = pl;
-    b->s.has_workload_placement = pl.node_selector.n > 0 || pl.has_affinity;
-    b->s.hco_default_arch = arch_parse(def);
+    b->s.hco_multiarch = h.multiarch;
+    b->s.workload_placement = h.placement;
+    b->s.has_workload_placement = h.has_placement;
+    b->s.hco_default_arch = h.default_arch;
     return AG_OK;
+}
+
+enum ag_result cluster_read_hco(const cJSON *obj, struct pool *pool, struct hco_settings *out, char *err,
+                                size_t errlen)
+{
+    char dummy[1];
+    if (!err || !errlen) {
+        err = dummy;
+        errlen = sizeof dummy;
+    }
+    err[0] = '\0';
+    memset(out, 0, sizeof *out);
+    if (!cJSON_IsObject(obj)) {
+        snprintf(err, errlen, "not a JSON object");
+        return AG_EINVAL;
+    }
+    struct objctx c = { "HyperConverged", NULL, NULL, err, errlen };
+    return read_hco(&c, obj, pool, out);
+}
+
+archset cluster_workload_archs(const struct snapshot *s, const struct hco_settings *h, unsigned *nworkload)
+{
+    archset a = 0;
+    bool any_worker = false;
+    unsigned n = 0;
+    for (size_t i = 0; i < s->nnodes && !any_worker; i++)
+        any_worker = labels_has(&s->nodes[i].labels, LABEL_ROLE_WORKER);
+    for (size_t i = 0; i < s->nnodes; i++) {
+        const struct node *nd = &s->nodes[i];
+        bool w = h && h->has_placement ? selector_match_placement(&h->placement, nd->name, &nd->labels)
+                 : any_worker ? labels_has(&nd->labels, LABEL_ROLE_WORKER) : true;
+        if (w && nd->arch >= 0 && nd->arch < ARCH_COUNT) {
+            a |= arch_bit(nd->arch);
+            n++;
+        }
+    }
+    if (nworkload)
+        *nworkload = n;
+    return a;
 }
 
 static enum ag_result add_kubevirt(struct cluster_builder *b, struct objctx *c, const cJSON *obj)

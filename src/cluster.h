@@ -90,6 +90,16 @@ enum hco_multiarch { HCO_MULTIARCH_ABSENT = 0, HCO_MULTIARCH_OFF, HCO_MULTIARCH_
 
 struct node_index;
 
+/* What a HyperConverged object says (either version): multi-architecture boot images (the v1
+ * workloadSources field, else the feature gate), the workload node placement (counted only with
+ * a nodeSelector or required affinity), status.nodeInfo.defaultWorkloadArchitecture. */
+struct hco_settings {
+    enum hco_multiarch multiarch;
+    bool has_placement;
+    struct placement placement;
+    int default_arch;                  /* ARCH_NONE when absent */
+};
+
 struct snapshot {
     /* Nodes, sorted by name. */
     const struct node *nodes;
@@ -151,6 +161,15 @@ enum ag_result cluster_builder_add_catalog(struct cluster_builder *b, const cJSO
 /* Compute the derived fields and return the snapshot (refcount 1). Frees the builder in all
  * cases. NULL on allocation failure. */
 struct snapshot *cluster_builder_finish(struct cluster_builder *b);
+
+/* Read a HyperConverged object as the builder does (its strings and arrays in `pool`). AG_EINVAL
+ * with `err` naming the field when one is malformed. */
+enum ag_result cluster_read_hco(const cJSON *obj, struct pool *pool, struct hco_settings *out, char *err,
+                                size_t errlen);
+/* The architectures of the snapshot's nodes that would be workload nodes under `h` (NULL: no
+ * HyperConverged): the placement when it has one, else the worker label rule. *nworkload
+ * (optional) is their count. */
+archset cluster_workload_archs(const struct snapshot *s, const struct hco_settings *h, unsigned *nworkload);
 
 /* Look-ups (binary search; ns NULL for cluster-scoped). NULL when absent. */
 const struct datasource *snapshot_find_datasource(const struct snapshot *s, const char *ns, const char *name);

@@ -741,6 +741,7 @@ const char *reason_class_name(enum reason_class r)
         [RC_CORDONED_ONLY] = "cordoned_nodes_only", [RC_HETEROGENEOUS] = "heterogeneous_multiarch_off",
         [RC_STALE_VIEW] = "stale_cluster_view", [RC_PINNED] = "pinned_architecture",
         [RC_SIBLING_SWITCH] = "switched_datasource", [RC_UNREADABLE_VM] = "unreadable_vm",
+        [RC_HCO_REVIEW] = "hyperconverged_review",
     };
     return r >= 0 && r < RC_COUNT && names[r] ? names[r] : "none";
 }

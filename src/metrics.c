@@ -9,6 +9,7 @@
 #include "arch.h"
 #include "labelset.h"
 #include "mem.h"
+#include "hco/hco_review.h"
 #include "metrics.h"
 #include "version.h"
 
@@ -109,6 +110,17 @@ void metrics_set_cert_not_after(long long unix_seconds)
 void metrics_cert_reload(bool ok)
 {
     atomic_fetch_add_explicit(&cert_reloads[ok ? 1 : 0], 1, memory_order_relaxed);
+}
+
+static atomic_ullong hco_outcomes[HO_COUNT], hco_warnings[HW_COUNT];
+
+void metrics_hco_review(enum hco_outcome outcome, const enum hco_warning_kind *kinds, size_t n)
+{
+    if ((unsigned)outcome < HO_COUNT)
+        atomic_fetch_add_explicit(&hco_outcomes[outcome], 1, memory_order_relaxed);
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned)kinds[i] < HW_COUNT)
+            atomic_fetch_add_explicit(&hco_warnings[kinds[i]], 1, memory_order_relaxed);
 }
 
 void metrics_cluster_reload(bool ok)
@@ -359,6 +371,16 @@ char *metrics_render(const struct snapshot *snap, const struct policy *policy, s
                atomic_load_explicit(&cluster_reloads[1], memory_order_relaxed));
     out_printf(&o, "archgate_cluster_reloads_total{result=\"failure\"} %llu\n",
                atomic_load_explicit(&cluster_reloads[0], memory_order_relaxed));
+
+    family(&o, "archgate_hyperconverged_reviews_total", "counter",
+           "HyperConverged edits reviewed on /validate, by outcome (silent, warned, unchanged, unreadable).");
+    for (unsigned i = 0; i < HO_COUNT; i++)
+        out_printf(&o, "archgate_hyperconverged_reviews_total{outcome=\"%s\"} %llu\n", hco_outcome_name(i),
+                   atomic_load_explicit(&hco_outcomes[i], memory_order_relaxed));
+    family(&o, "archgate_hyperconverged_warnings_total", "counter", "Warnings of HyperConverged reviews, by kind.");
+    for (unsigned i = 0; i < HW_COUNT; i++)
+        out_printf(&o, "archgate_hyperconverged_warnings_total{kind=\"%s\"} %llu\n", hco_warning_kind_name(i),
+                   atomic_load_explicit(&hco_warnings[i], memory_order_relaxed));
 
     render_cluster(&o, snap, policy);
     render_kube(&o);

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdbool.h>
 #include "decide.h"
+#include "hco/hco_review.h"
 #include "cluster.h"
 
 enum endpoint { EP_VALIDATE = 0, EP_MUTATE, EP_HEALTHZ, EP_READYZ, EP_METRICS, EP_OTHER, EP_COUNT };
@@ -24,6 +25,8 @@ void metrics_set_stale_fn(unsigned (*fn)(void));
 void metrics_set_cert_not_after(long long unix_seconds);   /* serving certificate notAfter */
 void metrics_cert_reload(bool ok);
 void metrics_cluster_reload(bool ok);
+/* One HyperConverged review: its outcome and the kind of each warning (hco/hco_review.h). */
+void metrics_hco_review(enum hco_outcome outcome, const enum hco_warning_kind *kinds, size_t n);
 
 /* Live cluster source (source_kube.c), per kind slot (0 .. METRICS_KUBE_SLOTS-1). Name a slot
  * once, before counting on it, with strings that live as long as the process (slots without a

@@ -1,10 +1,13 @@
 /* webhook.c - one admission request end to end: decode the review, decide whether it is in
- * scope, extract the VM's facts, decide, and encode the answer (or a 400/500). Shared by the
+ * scope, extract the VM's facts, decide (or review a HyperConverged edit), and encode the answer
+ * (or a 400/500). Shared by the
  * HTTPS server, `archgate review` and the fuzz target. */
 #include <stdio.h>
 #include <string.h>
 #include "webhook.h"
 #include "review.h"
+#include "hco/hco_review.h"
+#include "metrics.h"
 #include "vm.h"
 #include "mem.h"
 #include "pool.h"
@@ -66,6 +69,36 @@ static bool in_scope(const struct review_request *rq, bool *is_vmi)
         return rq->op == OP_CREATE;
     }
     return false;
+}
+
+/* A HyperConverged CREATE or UPDATE: reviewed on /validate for warnings, never denied. */
+static bool hco_in_scope(const struct review_request *rq)
+{
+    return strcmp(rq->group, "hco.kubevirt.io") == 0 && strcmp(rq->kind, "HyperConverged") == 0 &&
+           (strcmp(rq->version, "v1beta1") == 0 || strcmp(rq->version, "v1") == 0) && !rq->subresource[0] &&
+           (rq->op == OP_CREATE || rq->op == OP_UPDATE);
+}
+
+/* The answer for a HyperConverged edit: allowed, with the review's warnings on /validate. */
+static enum ag_result hco_verdict(const struct review_request *rq, bool mutate, const struct snapshot *snap,
+                                  struct pool *pool, struct verdict *v)
+{
+    memset(v, 0, sizeof *v);
+    v->allowed = true;
+    v->cls = VC_SKIPPED;
+    if (mutate || !rq->object)
+        return AG_OK;
+    struct hco_review_input in = { rq->object, rq->op == OP_UPDATE ? rq->old_object : NULL, snap };
+    struct hco_review_result hr;
+    enum ag_result r = hco_review(&in, pool, &hr);
+    if (r != AG_OK)
+        return r;
+    metrics_hco_review(hr.outcome, hr.kinds, hr.nwarnings);
+    v->cls = hr.nwarnings ? VC_WARNED : VC_ALLOWED;
+    v->reason_class = hr.nwarnings ? RC_HCO_REVIEW : RC_NONE;
+    for (size_t i = 0; i < hr.nwarnings && i < VERDICT_MAX_WARNINGS; i++)
+        v->warnings[v->nwarnings++] = hr.warnings[i];
+    return AG_OK;
 }
 
 /* The answer for an object vm_extract could not read: /validate denies it with a cause on the
@@ -171,7 +204,13 @@ static void handle(const char *body, size_t len, bool mutate, const struct snaps
 
     memset(&verdict, 0, sizeof verdict);
     bool have_verdict = false;
-    if (in.in_scope) {
+    if (hco_in_scope(&rq)) {
+        if (hco_verdict(&rq, mutate, snap, pool, &verdict) != AG_OK) {
+            answer_error(out, rq.uid, "out of memory");
+            goto cleanup;
+        }
+        have_verdict = true;
+    } else if (in.in_scope) {
         err[0] = '\0';
         rc = vm_extract(rq.object, is_vmi, rq.ns, pool, &facts, err, sizeof err);
         if (rc == AG_EINVAL) {

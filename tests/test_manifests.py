@@ -389,9 +389,7 @@ class TestServicesAndPdb(unittest.TestCase):
 
 
 class TestWebhooks(unittest.TestCase):
-    def check_common(self, cfg, path):
-        self.assertEqual(len(cfg["webhooks"]), 1)
-        w = cfg["webhooks"][0]
+    def check_common(self, w, path, rules_expected):
         self.assertEqual(w["name"].count("."), 2, "a fully qualified webhook name")
         self.assertEqual(w["admissionReviewVersions"], ["v1"])
         self.assertEqual(w["sideEffects"], "None")
@@ -406,10 +404,7 @@ class TestWebhooks(unittest.TestCase):
         self.assertIn(cc["service"]["port"], [p["port"] for p in svc["spec"]["ports"]])
         rules = sorted((r["apiGroups"], r["apiVersions"], r["resources"], sorted(r["operations"]), r["scope"])
                        for r in w["rules"])
-        self.assertEqual(rules, [
-            (["kubevirt.io"], ["v1"], ["virtualmachineinstances"], ["CREATE"], "Namespaced"),
-            (["kubevirt.io"], ["v1"], ["virtualmachines"], ["CREATE", "UPDATE"], "Namespaced"),
-        ])
+        self.assertEqual(rules, rules_expected)
         exprs = {e["key"]: e for e in w["namespaceSelector"]["matchExpressions"]}
         names = exprs["kubernetes.io/metadata.name"]
         self.assertEqual(names["operator"], "NotIn")
@@ -421,18 +416,32 @@ class TestWebhooks(unittest.TestCase):
         self.assertEqual(obj, [{"key": "archgate.io/ignore", "operator": "NotIn", "values": ["true"]}])
         return w
 
+    VM_RULES = [
+        (["kubevirt.io"], ["v1"], ["virtualmachineinstances"], ["CREATE"], "Namespaced"),
+        (["kubevirt.io"], ["v1"], ["virtualmachines"], ["CREATE", "UPDATE"], "Namespaced"),
+    ]
+
     def test_validating(self):
-        w = self.check_common(VWC, "/validate")
+        self.assertEqual(len(VWC["webhooks"]), 2)
+        w = self.check_common(VWC["webhooks"][0], "/validate", self.VM_RULES)
         self.assertEqual(w["failurePolicy"], "Fail")
         self.assertNotIn("reinvocationPolicy", w)
 
+    def test_validating_hyperconverged_fails_open(self):
+        w = self.check_common(VWC["webhooks"][1], "/validate", [
+            (["hco.kubevirt.io"], ["v1beta1", "v1"], ["hyperconvergeds"], ["CREATE", "UPDATE"], "Namespaced"),
+        ])
+        self.assertEqual(w["failurePolicy"], "Ignore", "the HyperConverged CR must stay editable without archgate")
+
     def test_mutating(self):
-        w = self.check_common(MWC, "/mutate")
+        self.assertEqual(len(MWC["webhooks"]), 1)
+        w = self.check_common(MWC["webhooks"][0], "/mutate", self.VM_RULES)
         self.assertEqual(w["failurePolicy"], "Ignore")
         self.assertEqual(w["reinvocationPolicy"], "IfNeeded")
 
     def test_webhook_names_differ(self):
-        self.assertNotEqual(VWC["webhooks"][0]["name"], MWC["webhooks"][0]["name"])
+        names = [w["name"] for c in (VWC, MWC) for w in c["webhooks"]]
+        self.assertEqual(len(names), len(set(names)))
 
 
 def overlay(name):
@@ -541,8 +550,10 @@ class TestFilesOverlay(unittest.TestCase):
         for kind, name in (("ValidatingWebhookConfiguration", "archgate-validate"),
                            ("MutatingWebhookConfiguration", "archgate-mutate")):
             ops = patches_for(c, kind, name)
-            self.assertEqual([op["path"] for op in ops], ["/webhooks/0/clientConfig/caBundle"])
-            self.assertEqual(self.read_b64(ops[0]["value"]), self.ca)
+            n = len(find(OBJS, kind, name)["webhooks"])
+            self.assertEqual([op["path"] for op in ops], ["/webhooks/%d/clientConfig/caBundle" % i for i in range(n)])
+            for op in ops:
+                self.assertEqual(self.read_b64(op["value"]), self.ca)
 
     def test_flat_folder_is_the_base_plus_the_secret_with_ca_bundles(self):
         flat = os.path.join(self.tmp, "files")
@@ -552,8 +563,8 @@ class TestFilesOverlay(unittest.TestCase):
         self.assertEqual(objs[0]["kind"], "Namespace")
         for o in objs:
             if o["kind"].endswith("WebhookConfiguration"):
-                cc = o["webhooks"][0]["clientConfig"]
-                self.assertEqual(self.read_b64(cc.pop("caBundle")), self.ca)
+                for w in o["webhooks"]:
+                    self.assertEqual(self.read_b64(w["clientConfig"].pop("caBundle")), self.ca)
                 self.assertEqual(o, find(OBJS, o["kind"], o["metadata"]["name"]), "only caBundle added")
             elif o["kind"] != "Secret":
                 self.assertEqual(o, find(OBJS, o["kind"], o["metadata"]["name"]))
@@ -599,8 +610,8 @@ class TestFilesOverlay(unittest.TestCase):
         self.assertEqual(find(objs, "Secret", "archgate-tls")["type"], "kubernetes.io/tls")
         for kind, name in (("ValidatingWebhookConfiguration", "archgate-validate"),
                            ("MutatingWebhookConfiguration", "archgate-mutate")):
-            cc = find(objs, kind, name)["webhooks"][0]["clientConfig"]
-            self.assertEqual(self.read_b64(cc["caBundle"]), self.ca)
+            for w in find(objs, kind, name)["webhooks"]:
+                self.assertEqual(self.read_b64(w["clientConfig"]["caBundle"]), self.ca)
 
 
 @unittest.skipUnless(shutil.which("kubectl"), "kubectl is not installed: the kustomize builds are not checked")

@@ -61,6 +61,9 @@ patches:
       - op: add
         path: /webhooks/0/clientConfig/caBundle
         value: $ca_b64
+      - op: add
+        path: /webhooks/1/clientConfig/caBundle
+        value: $ca_b64
   - target:
       group: admissionregistration.k8s.io
       version: v1

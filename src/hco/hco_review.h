@@ -1,0 +1,57 @@
+/* hco_review.h - the review of a HyperConverged edit: what HCO will do with its custom golden
+ * images (DataImportCronTemplates) and their architecture annotation, and what turning
+ * multi-architecture boot images off does on a heterogeneous cluster, said as warnings at the
+ * moment of the edit. It never denies: the HyperConverged CR is the operator's lifeline.
+ *
+ * Pure: the objects of the review and the snapshot in, warnings (in the caller's pool) out. */
+#ifndef ARCHGATE_HCO_REVIEW_H
+#define ARCHGATE_HCO_REVIEW_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <cjson/cJSON.h>
+#include "cluster.h"
+#include "decide.h"
+#include "pool.h"
+#include "result.h"
+
+#define ANNOT_DICT_ARCHS  "ssp.kubevirt.io/dict.architectures"
+#define ANNOT_DICT_ENABLE "dataimportcrontemplate.kubevirt.io/enable"
+#define HCO_REVIEW_MAX_DICT_WARNINGS 6   /* then one summary line */
+#define HCO_REVIEW_MAX_DICTS 1000        /* more are not looked at (said in the summary) */
+
+/* What each warning is about, for metrics. */
+enum hco_warning_kind {
+    HW_NO_ANNOTATION = 0,   /* an enabled DICT without the architecture annotation */
+    HW_MALFORMED,           /* an empty or unknown item in the annotation */
+    HW_NO_SUPPORTED_ARCH,   /* no annotated architecture has a workload node: not deployed */
+    HW_ARCHS_DROPPED,       /* some annotated architectures have no workload node */
+    HW_GATE_OFF,            /* multi-architecture boot images off on heterogeneous workload nodes */
+    HW_UNREADABLE,          /* the object could not be read */
+    HW_SUMMARY,             /* more DICT warnings than are shown */
+    HW_COUNT
+};
+
+/* How the review ended, for metrics. */
+enum hco_outcome { HO_SILENT = 0, HO_WARNED, HO_UNCHANGED, HO_UNREADABLE, HO_COUNT };
+
+struct hco_review_input {
+    const cJSON *object;            /* request.object */
+    const cJSON *old_object;        /* request.oldObject on UPDATE, else NULL */
+    const struct snapshot *snap;
+};
+
+struct hco_review_result {
+    enum hco_outcome outcome;
+    const char *warnings[VERDICT_MAX_WARNINGS];     /* each shorter than WARNING_MAX_LEN */
+    enum hco_warning_kind kinds[VERDICT_MAX_WARNINGS];
+    size_t nwarnings;
+};
+
+/* Review one CREATE (old_object NULL) or UPDATE. AG_ENOMEM when the pool runs dry. */
+enum ag_result hco_review(const struct hco_review_input *in, struct pool *pool, struct hco_review_result *out);
+
+const char *hco_warning_kind_name(enum hco_warning_kind k);   /* "no_annotation", ... */
+const char *hco_outcome_name(enum hco_outcome o);             /* "silent", ... */
+
+#endif

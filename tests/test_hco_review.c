@@ -1,0 +1,250 @@
+/* test_hco_review.c - reviews of HyperConverged edits: each golden-image warning (no annotation,
+ * malformed items, no supported architecture, architectures HCO will drop) in the v1beta1 and v1
+ * shapes, disabled DICTs ignored, multi-arch turned off on heterogeneous workload nodes, an
+ * UPDATE without a relevant change silent, the cap and summary, warnings short enough for
+ * kubectl, and the answer through webhook_handle (allowed on /validate and /mutate alike). */
+#include <stdio.h>
+#include <string.h>
+#include "unit.h"
+#include "testutil.h"
+#include "hco/hco_review.h"
+#include "webhook.h"
+#include "pool.h"
+
+#define WORKER(name, arch) \
+    "{\"apiVersion\":\"v1\",\"kind\":\"Node\",\"metadata\":{\"name\":\"" name "\",\"labels\":{" \
+    "\"kubernetes.io/arch\":\"" arch "\",\"node-role.kubernetes.io/worker\":\"\"}}}"
+/* two amd64 workers and one arm64 worker; an s390x control-plane node, which is no workload node */
+#define NODES WORKER("w1", "amd64") "," WORKER("w2", "amd64") "," WORKER("a1", "arm64") "," \
+    "{\"apiVersion\":\"v1\",\"kind\":\"Node\",\"metadata\":{\"name\":\"cp\",\"labels\":{" \
+    "\"kubernetes.io/arch\":\"s390x\",\"node-role.kubernetes.io/control-plane\":\"\"}}}"
+
+static struct snapshot *snap;
+static struct pool *pool;
+
+static int suite_init(void)
+{
+    snap = tu_snapshot("{\"kind\":\"List\",\"items\":[" NODES "]}");
+    pool = pool_new(16 * 1024);
+    return snap && pool ? 0 : 1;
+}
+
+static int suite_cleanup(void)
+{
+    snapshot_release(snap);
+    pool_free(pool);
+    return 0;
+}
+
+/* A v1beta1 HyperConverged with the gate (true/false/absent) and DICTs (a JSON list body). */
+static char *hco_v1beta1(const char *gate, const char *dicts, const char *extra)
+{
+    return pool_printf(pool,
+                       "{\"apiVersion\":\"hco.kubevirt.io/v1beta1\",\"kind\":\"HyperConverged\",\"metadata\":{"
+                       "\"name\":\"kubevirt-hyperconverged\",\"namespace\":\"kubevirt-hyperconverged\"},\"spec\":{"
+                       "\"featureGates\":{\"enableMultiArchBootImageImport\":%s},\"dataImportCronTemplates\":[%s]%s}}",
+                       gate, dicts, extra ? extra : "");
+}
+
+#define DICT(name, annots) \
+    "{\"metadata\":{\"name\":\"" name "\",\"annotations\":{" annots "}},\"spec\":{\"schedule\":\"0 */12 * * *\"," \
+    "\"template\":{\"spec\":{\"source\":{\"registry\":{\"url\":\"docker://quay.io/containerdisks/" name "\"}}}}," \
+    "\"managedDataSource\":\"" name "\"}}"
+#define ARCHS(v) "\"ssp.kubevirt.io/dict.architectures\":\"" v "\""
+
+static void review(const char *object, const char *old, struct hco_review_result *out)
+{
+    cJSON *o = tu_parse(object), *b = old ? tu_parse(old) : NULL;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+    struct hco_review_input in = { o, b, snap };
+    CU_ASSERT_EQUAL(hco_review(&in, pool, out), AG_OK);
+    for (size_t i = 0; i < out->nwarnings; i++)
+        CU_ASSERT(strlen(out->warnings[i]) < WARNING_MAX_LEN);
+    cJSON_Delete(o);
+    cJSON_Delete(b);
+}
+
+static bool has(const struct hco_review_result *r, enum hco_warning_kind k, const char *text)
+{
+    for (size_t i = 0; i < r->nwarnings; i++)
+        if (r->kinds[i] == k && strstr(r->warnings[i], text))
+            return true;
+    fprintf(stderr, "\n  no %s warning with \"%s\" among %zu:", hco_warning_kind_name(k), text, r->nwarnings);
+    for (size_t i = 0; i < r->nwarnings; i++)
+        fprintf(stderr, "\n    %s", r->warnings[i]);
+    return false;
+}
+
+static void test_golden_images(void)
+{
+    struct hco_review_result r;
+    review(hco_v1beta1("true",
+                       DICT("no-annot", "") "," DICT("all-three", ARCHS("amd64,arm64,s390x")) ","
+                       DICT("s390-only", ARCHS("s390x")) "," DICT("fine", ARCHS("amd64,arm64")) ","
+                       DICT("off", "\"dataimportcrontemplate.kubevirt.io/enable\":\"false\"") ","
+                       DICT("off-too", "\"dataimportcrontemplate.kubevirt.io/enable\":\"False\"," ARCHS("pdp11")),
+                       NULL),
+           NULL, &r);
+    CU_ASSERT_EQUAL(r.outcome, HO_WARNED);
+    CU_ASSERT_EQUAL(r.nwarnings, 3);
+    CU_ASSERT(has(&r, HW_NO_ANNOTATION, "golden image no-annot: annotate ssp.kubevirt.io/dict.architectures or HCO "
+                                        "will not deploy it"));
+    CU_ASSERT(has(&r, HW_ARCHS_DROPPED, "golden image all-three: HCO will drop s390x (no workload node) and keep "
+                                        "amd64, arm64"));
+    CU_ASSERT(has(&r, HW_NO_SUPPORTED_ARCH, "golden image s390-only: annotated s390x, but no workload node runs it: "
+                                            "HCO will not deploy it"));
+    /* the control-plane s390x node is no workload node; disabled DICTs say nothing */
+}
+
+static void test_malformed(void)
+{
+    struct hco_review_result r;
+    review(hco_v1beta1("true", DICT("odd", ARCHS("amd64,,x86_64,pdp11")) "," DICT("empty", ARCHS("")), NULL), NULL,
+           &r);
+    CU_ASSERT_EQUAL(r.nwarnings, 4);
+    CU_ASSERT(has(&r, HW_MALFORMED, "golden image odd: ssp.kubevirt.io/dict.architectures has an empty item"));
+    CU_ASSERT(has(&r, HW_MALFORMED, "golden image odd: HCO matches amd64, not x86_64"));
+    CU_ASSERT(has(&r, HW_MALFORMED, "golden image odd: pdp11 is not an architecture name"));
+    CU_ASSERT(has(&r, HW_MALFORMED, "golden image empty: ssp.kubevirt.io/dict.architectures has an empty item"));
+    /* amd64 is listed and has workload nodes: no further warning for "odd" */
+}
+
+static void test_v1_shape(void)
+{
+    /* v1: the workloadSources field and DICT list, and a workload placement on amd64 only */
+    const char *v1 =
+        "{\"apiVersion\":\"hco.kubevirt.io/v1\",\"kind\":\"HyperConverged\",\"metadata\":{\"name\":\"kubevirt-"
+        "hyperconverged\",\"namespace\":\"kubevirt-hyperconverged\"},\"spec\":{\"workloadSources\":{"
+        "\"enableMultiArchBootImageImport\":true,\"dataImportCronTemplates\":[" DICT("multi", ARCHS("amd64,arm64"))
+        "]},\"deployment\":{\"nodePlacements\":{\"workload\":{\"nodeSelector\":{\"kubernetes.io/arch\":\"amd64\"}}}}}}";
+    struct hco_review_result r;
+    review(v1, NULL, &r);
+    CU_ASSERT_EQUAL(r.nwarnings, 1);
+    CU_ASSERT(has(&r, HW_ARCHS_DROPPED, "golden image multi: HCO will drop arm64 (no workload node) and keep amd64"));
+    /* a v1 feature-gate list entry without state counts as enabled */
+    const char *v1_list =
+        "{\"apiVersion\":\"hco.kubevirt.io/v1\",\"kind\":\"HyperConverged\",\"metadata\":{\"name\":\"h\","
+        "\"namespace\":\"n\"},\"spec\":{\"featureGates\":[{\"name\":\"enableMultiArchBootImageImport\"}],"
+        "\"dataImportCronTemplates\":[" DICT("bare", "") "]}}";
+    review(v1_list, NULL, &r);
+    CU_ASSERT(has(&r, HW_NO_ANNOTATION, "golden image bare"));
+}
+
+static void test_gate_off(void)
+{
+    struct hco_review_result r;
+    /* created off on heterogeneous workload nodes: the HCOMultiArchGoldenImagesDisabled situation */
+    review(hco_v1beta1("false", DICT("no-annot", ""), NULL), NULL, &r);
+    CU_ASSERT_EQUAL(r.nwarnings, 1);
+    CU_ASSERT(has(&r, HW_GATE_OFF, "multi-arch boot images are off while workload nodes run amd64, arm64"));
+    /* turned off by an UPDATE: the same; golden images are not judged while it is off */
+    char *on = hco_v1beta1("true", DICT("no-annot", ""), NULL);
+    review(hco_v1beta1("false", DICT("no-annot", ""), NULL), on, &r);
+    CU_ASSERT_EQUAL(r.nwarnings, 1);
+    CU_ASSERT_EQUAL(r.kinds[0], HW_GATE_OFF);
+    /* already off, and another field read here changes: not said again */
+    review(hco_v1beta1("false", DICT("no-annot", ARCHS("amd64")), NULL), hco_v1beta1("false", DICT("no-annot", ""), NULL),
+           &r);
+    CU_ASSERT_EQUAL(r.nwarnings, 0);
+    CU_ASSERT_EQUAL(r.outcome, HO_SILENT);
+    /* off, but the workload nodes are one architecture: nothing to say */
+    review(hco_v1beta1("false", "", ",\"workloads\":{\"nodePlacement\":{\"nodeSelector\":{\"kubernetes.io/arch\":"
+                                    "\"arm64\"}}}"), NULL, &r);
+    CU_ASSERT_EQUAL(r.nwarnings, 0);
+}
+
+static void test_unchanged_update(void)
+{
+    struct hco_review_result r;
+    const char *dicts = DICT("no-annot", "") "," DICT("s390-only", ARCHS("s390x"));
+    char *before = hco_v1beta1("true", dicts, ",\"liveMigrationConfig\":{\"parallelMigrationsPerCluster\":5}");
+    char *after = hco_v1beta1("true", dicts, ",\"liveMigrationConfig\":{\"parallelMigrationsPerCluster\":9}");
+    review(after, before, &r);
+    CU_ASSERT_EQUAL(r.outcome, HO_UNCHANGED);
+    CU_ASSERT_EQUAL(r.nwarnings, 0);
+    /* the same placement written in another member order is no change either */
+    review(hco_v1beta1("true", dicts, ",\"workloads\":{\"nodePlacement\":{\"nodeSelector\":{\"a\":\"1\",\"b\":\"2\"}}}"),
+           hco_v1beta1("true", dicts, ",\"workloads\":{\"nodePlacement\":{\"nodeSelector\":{\"b\":\"2\",\"a\":\"1\"}}}"),
+           &r);
+    CU_ASSERT_EQUAL(r.outcome, HO_UNCHANGED);
+    /* a DICT's annotation changes: reviewed again */
+    review(hco_v1beta1("true", DICT("no-annot", ARCHS("s390x")) "," DICT("s390-only", ARCHS("s390x")), NULL), before,
+           &r);
+    CU_ASSERT_EQUAL(r.outcome, HO_WARNED);
+    CU_ASSERT_EQUAL(r.nwarnings, 2);
+    /* the gate turned on: every DICT is judged */
+    review(hco_v1beta1("true", dicts, NULL), hco_v1beta1("false", dicts, NULL), &r);
+    CU_ASSERT_EQUAL(r.nwarnings, 2);
+}
+
+static void test_cap_and_length(void)
+{
+    /* 20 DICTs without the annotation: 6 shown, then a summary */
+    char *dicts = pool_strdup(pool, "");
+    for (int i = 0; i < 20; i++)
+        dicts = pool_printf(pool, "%s%s{\"metadata\":{\"name\":\"img-%02d\"}}", dicts, i ? "," : "", i);
+    struct hco_review_result r;
+    review(hco_v1beta1("true", dicts, NULL), NULL, &r);
+    CU_ASSERT_EQUAL(r.nwarnings, HCO_REVIEW_MAX_DICT_WARNINGS + 1);
+    CU_ASSERT(has(&r, HW_NO_ANNOTATION, "golden image img-05:"));
+    CU_ASSERT(has(&r, HW_SUMMARY, "and 14 more golden-image warnings (20 DataImportCronTemplates)"));
+    /* a long name: the warning is cut, at a character boundary, with an ellipsis */
+    char name[300];
+    memset(name, 'x', 200);
+    memcpy(name + 100, "\xc3\xa9\xc3\xa9", 4);    /* two-byte characters near the cut */
+    name[200] = '\0';
+    review(hco_v1beta1("true", pool_printf(pool, "{\"metadata\":{\"name\":\"%s\"}}", name), NULL), NULL, &r);
+    CU_ASSERT_EQUAL_FATAL(r.nwarnings, 1);
+    CU_ASSERT(strlen(r.warnings[0]) < WARNING_MAX_LEN);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.warnings[0], "..."));
+}
+
+static void test_unreadable(void)
+{
+    struct hco_review_result r;
+    review("{\"apiVersion\":\"hco.kubevirt.io/v1beta1\",\"kind\":\"HyperConverged\",\"metadata\":{\"name\":\"h\","
+           "\"namespace\":\"n\"},\"spec\":{\"featureGates\":\"yes\"}}", NULL, &r);
+    CU_ASSERT_EQUAL(r.outcome, HO_UNREADABLE);
+    CU_ASSERT(has(&r, HW_UNREADABLE, "archgate cannot read this HyperConverged: HyperConverged n/h: spec.featureGates"));
+    review(hco_v1beta1("true", "", ",\"x\":1}"), NULL, &r);       /* spec.dataImportCronTemplates fine, empty */
+    CU_ASSERT_EQUAL(r.outcome, HO_SILENT);
+    review("{\"apiVersion\":\"hco.kubevirt.io/v1beta1\",\"kind\":\"HyperConverged\",\"metadata\":{\"name\":\"h\","
+           "\"namespace\":\"n\"},\"spec\":{\"dataImportCronTemplates\":{}}}", NULL, &r);
+    CU_ASSERT_EQUAL(r.outcome, HO_UNREADABLE);
+}
+
+/* The whole request path: allowed with the warnings on /validate, untouched on /mutate. */
+static void test_webhook(void)
+{
+    char *obj = hco_v1beta1("true", DICT("s390-only", ARCHS("s390x")), NULL);
+    char *body = pool_printf(pool,
+                             "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\",\"request\":{"
+                             "\"uid\":\"u-1\",\"kind\":{\"group\":\"hco.kubevirt.io\",\"version\":\"v1beta1\","
+                             "\"kind\":\"HyperConverged\"},\"resource\":{\"group\":\"hco.kubevirt.io\",\"version\":"
+                             "\"v1beta1\",\"resource\":\"hyperconvergeds\"},\"name\":\"kubevirt-hyperconverged\","
+                             "\"namespace\":\"kubevirt-hyperconverged\",\"operation\":\"CREATE\",\"object\":%s}}",
+                             obj);
+    struct webhook_result res;
+    webhook_handle(body, strlen(body), false, snap, NULL, 0, &res);
+    CU_ASSERT_EQUAL(res.http_status, 200);
+    CU_ASSERT_TRUE(res.allowed);
+    CU_ASSERT_EQUAL(res.cls, VC_WARNED);
+    CU_ASSERT_PTR_NOT_NULL(strstr(res.body, "golden image s390-only: annotated s390x, but no workload node runs it"));
+    webhook_result_free(&res);
+    webhook_handle(body, strlen(body), true, snap, NULL, 0, &res);
+    CU_ASSERT_EQUAL(res.http_status, 200);
+    CU_ASSERT_TRUE(res.allowed);
+    CU_ASSERT_PTR_NULL(strstr(res.body, "warnings"));
+    CU_ASSERT_PTR_NULL(strstr(res.body, "patch"));
+    webhook_result_free(&res);
+}
+
+UNIT_SUITE("hco_review", suite_init, suite_cleanup,
+           { "golden images: no annotation, dropped and unsupported architectures, disabled ones", test_golden_images },
+           { "malformed annotation items", test_malformed },
+           { "v1 shape: workloadSources, the placement, a gate list entry", test_v1_shape },
+           { "multi-arch off on heterogeneous workload nodes", test_gate_off },
+           { "an UPDATE without a relevant change is silent", test_unchanged_update },
+           { "at most six golden-image warnings and a summary; warnings fit", test_cap_and_length },
+           { "unreadable objects", test_unreadable },
+           { "through webhook_handle: allowed, warnings on /validate only", test_webhook });
