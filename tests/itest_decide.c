@@ -1,6 +1,6 @@
 /* itest_decide.c - integration: the decision through the real binary. `archgate review` on the
  * worked examples and the bundled samples (answers and exit statuses), the running server on the
- * samples, a requested architecture no node has beside cordoned or not-ready nodes (issue 15,
+ * samples (a HyperConverged edit among them), a requested architecture no node has beside cordoned or not-ready nodes (issue 15,
  * `archgate review` and /validate), and a reload of the cluster-state folder while requests run. */
 #include <pthread.h>
 #include <signal.h>
@@ -203,6 +203,24 @@ static void test_server_samples(void)
         reply_free(&r);
         mem_free(body);
     }
+    /* a HyperConverged edit: allowed with warnings on /validate, untouched on /mutate, counted */
+    size_t len = 0;
+    char *body = tu_read_file("tests/fixtures/reviews/hyperconverged-create.json", &len);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(body);
+    struct reply r;
+    memset(&r, 0, sizeof r);
+    CU_ASSERT_TRUE(https(h, s.port, "POST", "/validate", "application/json", body, len, &r));
+    CU_ASSERT_EQUAL(r.status, 200);
+    CU_ASSERT_TRUE(r.body && strstr(r.body, "\"allowed\":true,\"warnings\":[\"golden image custom-rhel9: annotate "));
+    CU_ASSERT_TRUE(r.body && strstr(r.body, "golden image custom-ubuntu: HCO will drop s390x (no workload node)"));
+    reply_free(&r);
+    memset(&r, 0, sizeof r);
+    CU_ASSERT_TRUE(https(h, s.port, "POST", "/mutate", "application/json", body, len, &r));
+    CU_ASSERT_TRUE(r.body && strstr(r.body, "\"allowed\":true}"));
+    reply_free(&r);
+    mem_free(body);
+    CU_ASSERT_EQUAL(server_metric(&s, "archgate_hyperconverged_reviews_total{outcome=\"warned\"}"), 1);
+    CU_ASSERT_EQUAL(server_metric(&s, "archgate_hyperconverged_warnings_total{kind=\"architectures_dropped\"}"), 1);
     curl_easy_cleanup(h);
     CU_ASSERT_EQUAL(server_stop(&s, SIGTERM, NULL), 0);
 }
