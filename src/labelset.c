@@ -120,6 +120,22 @@ static bool sets_grow(void)
     return true;
 }
 
+/* An empty table is freed: nothing of this module outlives the last map (tests count live
+ * allocations). Under `lock`. */
+static void tables_trim_locked(void)
+{
+    if (!nsets && sets) {
+        mem_free(sets);
+        sets = NULL;
+        setcap = 0;
+    }
+    if (!nstrings && slots) {
+        mem_free(slots);
+        slots = NULL;
+        cap = 0;
+    }
+}
+
 static void unintern_all_locked(struct labelset *ls)
 {
     for (size_t j = 0; j < ls->view.n; j++) {
@@ -187,6 +203,7 @@ enum ag_result labelset_make(const struct labels *in, struct labelset **out)
     return AG_OK;
 nomem:
     unintern_all_locked(ls);
+    tables_trim_locked();
     pthread_mutex_unlock(&lock);
     mem_free(ls);
     return AG_ENOMEM;
@@ -215,6 +232,7 @@ void labelset_release(struct labelset *ls)
     nsets--;
     setbytes -= sizeof *ls + ls->view.n * sizeof ls->items[0];
     unintern_all_locked(ls);
+    tables_trim_locked();
     pthread_mutex_unlock(&lock);
     mem_free(ls);
 }

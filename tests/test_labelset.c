@@ -52,6 +52,7 @@ static void test_sharing(void)
     labelset_stats(&st);
     CU_ASSERT_EQUAL(st.sets, before.sets);
     CU_ASSERT_EQUAL(st.strings, before.strings);
+    CU_ASSERT_EQUAL(st.bytes, before.bytes);       /* the tables go with the last map */
     labelset_release(NULL);
     /* an empty map is a map */
     struct labelset *e = make(NULL, 0);
@@ -126,6 +127,7 @@ static void test_generations(void)
 
 static void test_out_of_memory(void)
 {
+    long live = mem_live();
     char k[] = "a", v[] = "b", k2[] = "c";
     struct kv items[] = { { k, v }, { k2, v } };
     struct labels l = { items, 2 };
@@ -141,6 +143,7 @@ static void test_out_of_memory(void)
         labelset_stats(&st);
         CASE_ASSERT(st.sets == before.sets && st.strings == before.strings, (size_t)n, "nothing left behind");
     }
+    CU_ASSERT_EQUAL(mem_live(), live);
 }
 
 UNIT_SUITE("labelset", NULL, NULL,
