@@ -269,6 +269,8 @@ static enum ag_result image_archs(struct ctx *c)
             const struct vm_image *im = &vm->images[k];
             archset set = 0;
             const char *what = NULL;
+            const struct image_resolution *res = c->in->resolved ? &c->in->resolved[k] : NULL;
+            const char *src = NULL;     /* the registry said it (after the catalog) */
             switch (im->kind) {
             case IMG_DATASOURCE:
                 set = datasource_archs(c->s, snapshot_find_datasource(c->s, im->ns, im->name));
@@ -276,6 +278,8 @@ static enum ag_result image_archs(struct ctx *c)
                 break;
             case IMG_REGISTRY:
                 set = arch_bit(arch_parse(im->arch_str));
+                if (!set && !im->arch_str && res && res->archs)
+                    set = res->archs, src = res->source;
                 what = "registry image";
                 break;
             case IMG_PVC: {
@@ -286,6 +290,8 @@ static enum ag_result image_archs(struct ctx *c)
             }
             case IMG_CONTAINERDISK:
                 set = im->name ? snapshot_catalog_lookup(c->s, im->name) : 0;
+                if (!set && res && res->archs)
+                    set = res->archs, src = res->source;
                 what = "containerDisk image";
                 break;
             }
@@ -303,7 +309,10 @@ static enum ag_result image_archs(struct ctx *c)
                 continue;
             }
             const char *fmt = arch_set_format(set, abuf, sizeof abuf);
-            const char *desc = (im->kind == IMG_DATASOURCE || im->kind == IMG_PVC)
+            const char *desc = src
+                ? pool_printf(c->pool, "%s %s (%s: %s)", im->kind == IMG_CONTAINERDISK ? "containerDisk" : what,
+                              im->name, src, fmt)
+                : (im->kind == IMG_DATASOURCE || im->kind == IMG_PVC)
                 ? pool_printf(c->pool, "%s %s/%s (%s)", what, im->ns ? im->ns : "", im->name, fmt)
                 : pool_printf(c->pool, "%s %s (%s)", what, im->name, fmt);
             if (!desc)
@@ -449,6 +458,9 @@ static enum ag_result validate(struct ctx *c)
             note(&c->rc_warn, RC_UNKNOWN_IMAGE);
             r = add_warning(c, pool_strdup(c->pool, "the boot image architecture is unknown; "
                                            "the VM may be scheduled on a node that cannot boot it"));
+            for (size_t k = 0; r == AG_OK && c->in->resolved && k < vm->nimages; k++)
+                if (c->in->resolved[k].why && !c->in->resolved[k].archs)
+                    r = add_warning(c, c->in->resolved[k].why);     /* why the registry did not say */
             break;
         case UNKNOWN_IMAGE_DENY: {
             const char *which = c->unknown ? sb_done(c->unknown) : "";
