@@ -1,0 +1,659 @@
+/* itest_registry.c - image architectures from a real registry: Debian's docker-registry (CNCF
+ * distribution 2.8) on 127.0.0.1 with TLS from the test CA, filled through its own API with an
+ * OCI index (amd64, arm64 and an unknown/unknown attestation entry), a Docker manifest list, a
+ * schema 2 image for s390x and an OCI single manifest. The client against it (anonymous, Basic
+ * with htpasswd, the bearer-token flow with a token issuer the registry trusts, plain HTTP,
+ * mirrors); faults answered within --registry-timeout (a listener that never answers, 500,
+ * oversized and malformed manifests, a digest mismatch, wrong credentials, an unknown tag, the
+ * registry stopped and started again); the decision end to end through build/archgate. A missing
+ * docker-registry binary FAILS these tests (scripts/deps.sh installs it). */
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <cjson/cJSON.h>
+#include "itest.h"
+#include "mem.h"
+#include "metrics.h"
+#include "patch.h"
+#include "pool.h"
+#include "regharness.h"
+#include "registry/auth.h"
+#include "registry/client.h"
+#include "registry/resolver.h"
+#include "testutil.h"
+#include "unit.h"
+
+static bool set_up, set_up_ok;
+static char dir[320], root[400], ca[400], cert[400], key[400];
+static struct reg reg_a;                /* TLS, anonymous */
+static char hostA[64];                  /* "127.0.0.1:PORT" */
+static char multi_digest[72];
+
+static void nap_ms(long ms)
+{
+    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+    nanosleep(&ts, NULL);
+}
+
+/* ---- the fault server: plain HTTP, one thread per connection; the mode is the repository ---- */
+
+static int fault_fd = -1;
+static unsigned short fault_port;
+static atomic_int fault_hits_slow;
+static atomic_int fault_stop;
+static char fault_host[64];
+static const char *index_body = "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.index.v1+json\","
+                                "\"manifests\":[{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
+                                "\"digest\":\"sha256:0000000000000000000000000000000000000000000000000000000000000000\","
+                                "\"size\":1,\"platform\":{\"architecture\":\"arm64\",\"os\":\"linux\"}}]}";
+
+static void send_all(int fd, const char *p, size_t n)
+{
+    while (n) {
+        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+        if (w <= 0)
+            return;
+        p += w;
+        n -= (size_t)w;
+    }
+}
+
+static void answer(int fd, int code, const char *ctype, const char *extra, const char *body, size_t len)
+{
+    char head[512];
+    int n = snprintf(head, sizeof head, "HTTP/1.1 %d X\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%sConnection: close\r\n\r\n",
+                     code, ctype, len, extra ? extra : "");
+    send_all(fd, head, (size_t)n);
+    send_all(fd, body, len);
+}
+
+static void *fault_conn(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    char req[4096];
+    size_t n = 0;
+    req[0] = '\0';
+    while (n < sizeof req - 1 && !strstr(req, "\r\n\r\n")) {
+        ssize_t r = recv(fd, req + n, sizeof req - 1 - n, 0);
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+        req[n] = '\0';
+    }
+    req[n] = '\0';
+    const char *mt = "application/vnd.oci.image.index.v1+json";
+    if (strstr(req, "/v2/fault/hang/")) {
+        while (!atomic_load(&fault_stop))
+            nap_ms(20);     /* accepts, never answers */
+    } else if (strstr(req, "/v2/fault/e500/")) {
+        answer(fd, 500, "text/plain", NULL, "boom", 4);
+    } else if (strstr(req, "/v2/fault/big/")) {
+        size_t big = 5u * 1024 * 1024;
+        char *b = malloc(big);
+        if (b) {
+            memset(b, ' ', big);
+            answer(fd, 200, mt, NULL, b, big);
+            free(b);
+        }
+    } else if (strstr(req, "/v2/fault/badjson/")) {
+        answer(fd, 200, mt, NULL, "{\"manifests\": [", 15);
+    } else if (strstr(req, "/v2/fault/mismatch/")) {
+        answer(fd, 200, mt, NULL, index_body, strlen(index_body));
+    } else if (strstr(req, "/v2/fault/headerdigest/")) {
+        answer(fd, 200, mt, "Docker-Content-Digest: sha256:1111111111111111111111111111111111111111111111111111111111111111\r\n",
+               index_body, strlen(index_body));
+    } else if (strstr(req, "/v2/fault/slow/")) {
+        atomic_fetch_add(&fault_hits_slow, 1);
+        nap_ms(800);
+        answer(fd, 200, mt, NULL, index_body, strlen(index_body));
+    } else {
+        answer(fd, 404, "application/json", NULL, "{}", 2);
+    }
+    close(fd);
+    return NULL;
+}
+
+static void *fault_accept(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        int c = accept(fault_fd, NULL, NULL);
+        if (c < 0)
+            return NULL;
+        pthread_t t;
+        if (pthread_create(&t, NULL, fault_conn, (void *)(intptr_t)c) == 0)
+            pthread_detach(t);
+        else
+            close(c);
+    }
+}
+
+static bool fault_start(void)
+{
+    fault_fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t al = sizeof a;
+    int one = 1;
+    setsockopt(fault_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(fault_fd, (struct sockaddr *)&a, sizeof a) != 0 || listen(fault_fd, 64) != 0 ||
+        getsockname(fault_fd, (struct sockaddr *)&a, &al) != 0)
+        return false;
+    fault_port = ntohs(a.sin_port);
+    snprintf(fault_host, sizeof fault_host, "127.0.0.1:%u", fault_port);
+    pthread_t t;
+    if (pthread_create(&t, NULL, fault_accept, NULL) != 0)
+        return false;
+    pthread_detach(t);
+    return true;
+}
+
+/* ---- set-up, once ---- */
+
+static bool setup(void)
+{
+    if (set_up)
+        return set_up_ok;
+    set_up = true;
+    snprintf(dir, sizeof dir, "%s/registry", itest_dir);
+    snprintf(root, sizeof root, "%s/storage", dir);
+    snprintf(ca, sizeof ca, "%s/ca.crt", itest_base);
+    snprintf(cert, sizeof cert, "%s/tls.crt", itest_base);
+    snprintf(key, sizeof key, "%s/tls.key", itest_base);
+    mkdir(dir, 0700);
+    mkdir(root, 0700);
+    if (!reg_available()) {
+        fprintf(stderr, "itest registry: docker-registry is missing: run scripts/deps.sh\n");
+        return false;
+    }
+    if (!reg_start(&reg_a, dir, "a", root, cert, key, ca, NULL, 0))
+        return false;
+    snprintf(hostA, sizeof hostA, "127.0.0.1:%u", reg_a.port);
+    static const char *const two[] = { "amd64", "arm64", "unknown", NULL };
+    static const char *const amd[] = { "amd64", "unknown", NULL };
+    static const char *const list[] = { "amd64", "arm64", NULL };
+    bool ok = reg_push_index(&reg_a, "containerdisks/multi", "1", true, two, multi_digest) &&
+              reg_push_index(&reg_a, "containerdisks/amd64only", "1", true, amd, NULL) &&
+              reg_push_index(&reg_a, "containerdisks/list", "1", false, list, NULL) &&
+              reg_push_image(&reg_a, "containerdisks/s390x", "1", "s390x", false, NULL, NULL) &&
+              reg_push_image(&reg_a, "containerdisks/ocisingle", "1", "arm64", true, NULL, NULL) &&
+              reg_push_image(&reg_a, "containerdisks/ocisingle", "2", "s390x", true, NULL, NULL) &&
+              fault_start();
+    set_up_ok = ok;
+    return ok;
+}
+
+static int suite_cleanup(void)
+{
+    atomic_store(&fault_stop, 1);
+    if (fault_fd >= 0) {
+        shutdown(fault_fd, SHUT_RDWR);
+        close(fault_fd);
+    }
+    reg_stop(&reg_a);
+    return 0;
+}
+
+#define SETUP() CU_ASSERT_FATAL(setup())
+
+static void lookup(struct registry_client *c, const char *image, struct registry_result *out)
+{
+    struct registry_ref r;
+    char err[128];
+    memset(out, 0, sizeof *out);
+    CU_ASSERT_FATAL(registry_ref_parse(image, &r, err, sizeof err));
+    registry_client_lookup(c, NULL, &r, out);
+}
+
+static archset A(int a) { return arch_bit(a); }
+
+/* ---- the client against the registry ---- */
+
+static void test_client_kinds(void)
+{
+    SETUP();
+    struct registry_client_opts o = { .ca_file = ca };
+    struct registry_client *c = registry_client_new(&o);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    static const struct { const char *repo; archset want; bool index; } cases[] = {
+        { "containerdisks/multi:1", 0, true },          /* amd64 | arm64, filled below */
+        { "containerdisks/list:1", 0, true },
+        { "containerdisks/amd64only:1", 0, true },
+        { "containerdisks/s390x:1", 0, false },
+        { "containerdisks/ocisingle:1", 0, false },
+        { "containerdisks/ocisingle:2", 0, false },
+    };
+    archset want[] = { A(ARCH_AMD64) | A(ARCH_ARM64), A(ARCH_AMD64) | A(ARCH_ARM64), A(ARCH_AMD64), A(ARCH_S390X),
+                       A(ARCH_ARM64), A(ARCH_S390X) };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char image[256];
+        struct registry_result res;
+        snprintf(image, sizeof image, "%s/%s", hostA, cases[i].repo);
+        lookup(c, image, &res);
+        CASE_ASSERT(res.status == REG_OK, i, res.why);
+        CASE_ASSERT(res.archs == want[i], i, image);
+        CASE_ASSERT(res.from_index == cases[i].index, i, image);
+    }
+    /* by digest (and docker:// as CDI writes it), digest winning over the tag */
+    char image[256];
+    struct registry_result res;
+    snprintf(image, sizeof image, "docker://%s/containerdisks/multi:nosuchtag@%s", hostA, multi_digest);
+    lookup(c, image, &res);
+    CU_ASSERT_EQUAL(res.status, REG_OK);
+    CU_ASSERT_EQUAL(res.archs, A(ARCH_AMD64) | A(ARCH_ARM64));
+    /* unknown tag, unknown repository, unknown digest */
+    snprintf(image, sizeof image, "%s/containerdisks/multi:nosuchtag", hostA);
+    lookup(c, image, &res);
+    CU_ASSERT_EQUAL(res.status, REG_NOT_FOUND);
+    CU_ASSERT_PTR_NOT_NULL(strstr(res.why, hostA));
+    snprintf(image, sizeof image, "%s/nobody/here:1", hostA);
+    lookup(c, image, &res);
+    CU_ASSERT_EQUAL(res.status, REG_NOT_FOUND);
+    snprintf(image, sizeof image, "%s/containerdisks/multi@sha256:%064d", hostA, 0);
+    lookup(c, image, &res);
+    CU_ASSERT_EQUAL(res.status, REG_NOT_FOUND);
+    registry_client_free(c);
+
+    /* without the test CA the registry's certificate is not trusted */
+    struct registry_client_opts none = { 0 };
+    c = registry_client_new(&none);
+    snprintf(image, sizeof image, "%s/containerdisks/multi:1", hostA);
+    lookup(c, image, &res);
+    CU_ASSERT_EQUAL(res.status, REG_ERROR);
+    registry_client_free(c);
+}
+
+static void test_insecure_and_mirror(void)
+{
+    SETUP();
+    struct reg plain;
+    CU_ASSERT_FATAL(reg_start(&plain, dir, "plain", root, NULL, NULL, NULL, NULL, 0));
+    char host[64], image[256];
+    snprintf(host, sizeof host, "127.0.0.1:%u", plain.port);
+    snprintf(image, sizeof image, "%s/containerdisks/s390x:1", host);
+    struct registry_result res;
+    /* not listed: HTTPS to a plain port fails */
+    struct registry_client_opts o = { .ca_file = ca };
+    struct registry_client *c = registry_client_new(&o);
+    lookup(c, image, &res);
+    CU_ASSERT_EQUAL(res.status, REG_ERROR);
+    registry_client_free(c);
+    /* listed (among others) */
+    char insecure[128];
+    snprintf(insecure, sizeof insecure, "other.example:5000,%s", host);
+    o.insecure = insecure;
+    c = registry_client_new(&o);
+    lookup(c, image, &res);
+    CU_ASSERT_EQUAL(res.status, REG_OK);
+    CU_ASSERT_EQUAL(res.archs, A(ARCH_S390X));
+    registry_client_free(c);
+    reg_stop(&plain);
+
+    /* a mirror: quay.io is asked at the TLS registry */
+    struct registry_mirror m;
+    char spec[128];
+    snprintf(spec, sizeof spec, "quay.io=%s", hostA);
+    CU_ASSERT_FATAL(registry_mirror_parse(spec, &m));
+    struct registry_client_opts om = { .ca_file = ca, .mirrors = &m, .nmirrors = 1 };
+    c = registry_client_new(&om);
+    lookup(c, "quay.io/containerdisks/list:1", &res);
+    CU_ASSERT_EQUAL(res.status, REG_OK);
+    CU_ASSERT_EQUAL(res.archs, A(ARCH_AMD64) | A(ARCH_ARM64));
+    registry_client_free(c);
+}
+
+/* A Docker config file for user:pass on host. */
+static void write_docker_config(const char *path, const char *host, const char *userpass)
+{
+    struct pool *p = pool_new(0);
+    char *b64 = patch_base64(userpass, strlen(userpass), p);
+    FILE *f = fopen(path, "w");
+    if (f) {
+        fprintf(f, "{\"auths\": {\"https://%s\": {\"auth\": \"%s\"}}}\n", host, b64 ? b64 : "");
+        fclose(f);
+    }
+    pool_free(p);
+}
+
+static void test_basic_auth(void)
+{
+    SETUP();
+    char htpasswd[400], cmd[1024];
+    snprintf(htpasswd, sizeof htpasswd, "%s/htpasswd", dir);
+    snprintf(cmd, sizeof cmd, "htpasswd -Bbn archgate s3cret > '%s'", htpasswd);
+    CU_ASSERT_FATAL(system(cmd) == 0);
+    char auth[512];
+    snprintf(auth, sizeof auth, "  htpasswd:\n    realm: archgate-test\n    path: %s\n", htpasswd);
+    struct reg b;
+    CU_ASSERT_FATAL(reg_start(&b, dir, "basic", root, cert, key, ca, auth, 0));
+    char host[64], image[256], cfgpath[400];
+    snprintf(host, sizeof host, "127.0.0.1:%u", b.port);
+    snprintf(image, sizeof image, "%s/containerdisks/multi:1", host);
+    struct registry_result res;
+
+    struct registry_client_opts o = { .ca_file = ca };
+    struct registry_client *c = registry_client_new(&o);
+    lookup(c, image, &res);
+    CU_ASSERT_EQUAL(res.status, REG_UNAUTHORIZED);
+    registry_client_free(c);
+
+    snprintf(cfgpath, sizeof cfgpath, "%s/basic-good.json", dir);
+    write_docker_config(cfgpath, host, "archgate:s3cret");
+    struct registry_creds *creds = NULL;
+    char err[256];
+    CU_ASSERT_FATAL(registry_creds_load(cfgpath, &creds, err, sizeof err) == AG_OK);
+    o.creds = creds;
+    c = registry_client_new(&o);
+    lookup(c, image, &res);
+    CU_ASSERT_EQUAL(res.status, REG_OK);
+    CU_ASSERT_EQUAL(res.archs, A(ARCH_AMD64) | A(ARCH_ARM64));
+    snprintf(image, sizeof image, "%s/containerdisks/ocisingle:1", host);     /* the config blob too */
+    lookup(c, image, &res);
+    CU_ASSERT_EQUAL(res.status, REG_OK);
+    CU_ASSERT_EQUAL(res.archs, A(ARCH_ARM64));
+    registry_client_free(c);
+    registry_creds_free(creds);
+
+    snprintf(cfgpath, sizeof cfgpath, "%s/basic-bad.json", dir);
+    write_docker_config(cfgpath, host, "archgate:wrong");
+    CU_ASSERT_FATAL(registry_creds_load(cfgpath, &creds, err, sizeof err) == AG_OK);
+    o.creds = creds;
+    c = registry_client_new(&o);
+    lookup(c, image, &res);
+    CU_ASSERT_EQUAL(res.status, REG_UNAUTHORIZED);
+    registry_client_free(c);
+    registry_creds_free(creds);
+    reg_stop(&b);
+}
+
+static int count_lines(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    int n = 0, ch;
+    if (!f)
+        return 0;
+    while ((ch = fgetc(f)) != EOF)
+        n += ch == '\n';
+    fclose(f);
+    return n;
+}
+
+static void test_bearer_token(void)
+{
+    SETUP();
+    char skey[400], scert[400], counts[400], cmd[2048];
+    snprintf(skey, sizeof skey, "%s/token.key", dir);
+    snprintf(scert, sizeof scert, "%s/token.crt", dir);
+    snprintf(counts, sizeof counts, "%s/tokens.txt", dir);
+    snprintf(cmd, sizeof cmd, "openssl req -x509 -newkey rsa:2048 -nodes -keyout '%s' -out '%s' -days 1 "
+             "-subj /CN=archgate-token-issuer >/dev/null 2>&1", skey, scert);
+    CU_ASSERT_FATAL(system(cmd) == 0);
+    unsigned short tport = reg_free_port();
+    pid_t issuer = fork();
+    CU_ASSERT_FATAL(issuer >= 0);
+    if (issuer == 0) {
+        char port[16];
+        if (!freopen("/dev/null", "w", stdout))
+            _exit(126);
+        snprintf(port, sizeof port, "%u", tport);
+        execlp("python3", "python3", "tests/registry_token_issuer.py", port, cert, key, skey, scert,
+               "archgate-issuer", "archgate-registry", "robot:t0ken", counts, (char *)NULL);
+        _exit(127);
+    }
+    char auth[1024];
+    snprintf(auth, sizeof auth, "  token:\n    realm: https://127.0.0.1:%u/token\n    service: archgate-registry\n"
+             "    issuer: archgate-issuer\n    rootcertbundle: %s\n", tport, scert);
+    struct reg t;
+    bool started = reg_start(&t, dir, "token", root, cert, key, ca, auth, 0);
+    CU_ASSERT(started);
+    /* wait for the issuer */
+    CURL *h = curl_easy_init();
+    char url[128];
+    snprintf(url, sizeof url, "https://127.0.0.1:%u/", tport);
+    for (int i = 0; i < 250; i++) {
+        curl_easy_reset(h);
+        curl_easy_setopt(h, CURLOPT_URL, url);
+        curl_easy_setopt(h, CURLOPT_CAINFO, ca);
+        curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+        if (curl_easy_perform(h) == CURLE_OK)
+            break;
+        nap_ms(20);
+    }
+    curl_easy_cleanup(h);
+    if (started) {
+        char host[64], image[256], cfgpath[400], err[256];
+        snprintf(host, sizeof host, "127.0.0.1:%u", t.port);
+        struct registry_result res;
+        /* anonymous: the realm refuses */
+        struct registry_client_opts o = { .ca_file = ca };
+        struct registry_client *c = registry_client_new(&o);
+        snprintf(image, sizeof image, "%s/containerdisks/multi:1", host);
+        lookup(c, image, &res);
+        CU_ASSERT_EQUAL(res.status, REG_UNAUTHORIZED);
+        CU_ASSERT_PTR_NOT_NULL(strstr(res.why, "token realm"));
+        registry_client_free(c);
+        /* with credentials: a token, then reused for the next lookup of the same repository */
+        struct registry_creds *creds = NULL;
+        snprintf(cfgpath, sizeof cfgpath, "%s/token-good.json", dir);
+        write_docker_config(cfgpath, host, "robot:t0ken");
+        CU_ASSERT_FATAL(registry_creds_load(cfgpath, &creds, err, sizeof err) == AG_OK);
+        o.creds = creds;
+        c = registry_client_new(&o);
+        int before = count_lines(counts);
+        lookup(c, image, &res);
+        CU_ASSERT_EQUAL(res.status, REG_OK);
+        CU_ASSERT_EQUAL(res.archs, A(ARCH_AMD64) | A(ARCH_ARM64));
+        int after_one = count_lines(counts);
+        CU_ASSERT_EQUAL(after_one, before + 1);
+        snprintf(image, sizeof image, "%s/containerdisks/multi@%s", host, multi_digest);
+        lookup(c, image, &res);
+        CU_ASSERT_EQUAL(res.status, REG_OK);
+        CU_ASSERT_EQUAL(count_lines(counts), after_one);     /* the cached token */
+        /* another repository: another scope, another token; through its config blob */
+        snprintf(image, sizeof image, "%s/containerdisks/s390x:1", host);
+        lookup(c, image, &res);
+        CU_ASSERT_EQUAL(res.status, REG_OK);
+        CU_ASSERT_EQUAL(res.archs, A(ARCH_S390X));
+        CU_ASSERT_EQUAL(count_lines(counts), after_one + 1);
+        registry_client_free(c);
+        registry_creds_free(creds);
+        /* wrong credentials */
+        snprintf(cfgpath, sizeof cfgpath, "%s/token-bad.json", dir);
+        write_docker_config(cfgpath, host, "robot:nope");
+        CU_ASSERT_FATAL(registry_creds_load(cfgpath, &creds, err, sizeof err) == AG_OK);
+        o.creds = creds;
+        c = registry_client_new(&o);
+        lookup(c, image, &res);
+        CU_ASSERT_EQUAL(res.status, REG_UNAUTHORIZED);
+        registry_client_free(c);
+        registry_creds_free(creds);
+        reg_stop(&t);
+    }
+    kill(issuer, SIGTERM);
+    waitpid(issuer, NULL, 0);
+}
+
+/* ---- the resolver: deadlines, faults, sharing, the cache ---- */
+
+static _Atomic uint64_t fake_now;
+static uint64_t fake_clock(void) { return atomic_load(&fake_now); }
+
+static void resolver_up(unsigned timeout_ms, const char *insecure)
+{
+    struct registry_resolver_opts o = {
+        .client = { .ca_file = ca, .insecure = insecure, .timeout_ms = 2000 },
+        .timeout_ms = timeout_ms, .now_ms = fake_clock,
+    };
+    char err[128];
+    atomic_store(&fake_now, 1000000);
+    CU_ASSERT_FATAL(registry_resolver_start(&o, err, sizeof err) == AG_OK);
+}
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Resolve with the request deadline; seconds taken into *secs. */
+static void resolve(const char *image, struct registry_result *res, bool *hit, double *secs)
+{
+    double t0 = mono_s();
+    registry_resolve_one(image, registry_now_ms() + 500, res, hit);
+    *secs = mono_s() - t0;
+}
+
+static void test_faults_within_timeout(void)
+{
+    SETUP();
+    resolver_up(500, fault_host);
+    static const struct { const char *path; enum registry_status want; const char *why; } cases[] = {
+        { "fault/hang/x:1", REG_TIMEOUT, "did not answer within 0.5s" },
+        { "fault/e500/x:1", REG_ERROR, "answered 500" },
+        { "fault/big/x:1", REG_ERROR, "larger than 4096 KiB" },
+        { "fault/badjson/x:1", REG_ERROR, "not JSON" },
+        { "fault/mismatch/x@sha256:2222222222222222222222222222222222222222222222222222222222222222", REG_ERROR,
+          "does not match digest" },
+        { "fault/headerdigest/x:1", REG_ERROR, "does not match digest" },
+        { "fault/missing/x:1", REG_NOT_FOUND, "(404)" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char image[256];
+        snprintf(image, sizeof image, "%s/%s", fault_host, cases[i].path);
+        struct registry_result res;
+        bool hit = true;
+        double secs;
+        resolve(image, &res, &hit, &secs);
+        CASE_ASSERT(res.status == cases[i].want, i, res.why);
+        CASE_ASSERT(strstr(res.why, cases[i].why) != NULL, i, res.why);
+        CASE_ASSERT(secs < 0.5 + 0.25, i, cases[i].path);
+        CASE_ASSERT(!hit, i, cases[i].path);
+        /* the failure is cached: asked again, answered at once from the cache (the hang: still
+         * pending, so again at the deadline) */
+        if (cases[i].want != REG_TIMEOUT) {
+            resolve(image, &res, &hit, &secs);
+            CASE_ASSERT(hit && res.status == cases[i].want, i, "negative entry");
+            CASE_ASSERT(secs < 0.05, i, "negative entry is immediate");
+        }
+    }
+    /* an unknown tag on the real registry, wrong credentials on the Basic one are in the client
+     * tests; here their answers come through the resolver in time too */
+    char image[256];
+    struct registry_result res;
+    bool hit;
+    double secs;
+    snprintf(image, sizeof image, "%s/containerdisks/multi:nosuchtag", hostA);
+    resolve(image, &res, &hit, &secs);
+    CU_ASSERT_EQUAL(res.status, REG_NOT_FOUND);
+    CU_ASSERT(secs < 0.75);
+    /* failures are kept 30 s: after that the registry is asked again */
+    atomic_fetch_add(&fake_now, 31000);
+    resolve(image, &res, &hit, &secs);
+    CU_ASSERT_FALSE(hit);
+    registry_resolver_stop();
+}
+
+struct share_arg { const char *image; struct registry_result res; double secs; };
+
+static void *share_thread(void *p)
+{
+    struct share_arg *a = p;
+    double t0 = mono_s();
+    registry_resolve_one(a->image, registry_now_ms() + 300, &a->res, NULL);
+    a->secs = mono_s() - t0;
+    return NULL;
+}
+
+static void test_late_result_and_sharing(void)
+{
+    SETUP();
+    resolver_up(300, fault_host);
+    char image[256];
+    snprintf(image, sizeof image, "%s/fault/slow/x:1", fault_host);
+    atomic_store(&fault_hits_slow, 0);
+    /* eight requests at once share one lookup; each gives up at its deadline (the registry
+     * answers after 800 ms) */
+    struct share_arg args[8];
+    pthread_t th[8];
+    for (int i = 0; i < 8; i++) {
+        args[i].image = image;
+        CU_ASSERT_FATAL(pthread_create(&th[i], NULL, share_thread, &args[i]) == 0);
+    }
+    for (int i = 0; i < 8; i++) {
+        pthread_join(th[i], NULL);
+        CU_ASSERT_EQUAL(args[i].res.status, REG_TIMEOUT);
+        CU_ASSERT(args[i].secs < 0.3 + 0.2);
+    }
+    /* the lookup goes on after its requesters gave up, and fills the cache */
+    nap_ms(900);
+    CU_ASSERT_EQUAL(atomic_load(&fault_hits_slow), 1);
+    struct registry_result res;
+    bool hit = false;
+    registry_resolve_one(image, registry_now_ms() + 300, &res, &hit);
+    CU_ASSERT(hit);
+    CU_ASSERT_EQUAL(res.status, REG_OK);
+    CU_ASSERT_EQUAL(res.archs, A(ARCH_ARM64));
+    CU_ASSERT_EQUAL(atomic_load(&fault_hits_slow), 1);
+    /* a tag is kept for the TTL (1 h), then asked again */
+    atomic_fetch_add(&fake_now, 3599000);
+    registry_resolve_one(image, registry_now_ms() + 300, &res, &hit);
+    CU_ASSERT(hit);
+    atomic_fetch_add(&fake_now, 2000);
+    registry_resolve_one(image, registry_now_ms() + 300, &res, &hit);
+    CU_ASSERT_FALSE(hit);
+    nap_ms(900);
+    CU_ASSERT_EQUAL(atomic_load(&fault_hits_slow), 2);
+    registry_resolver_stop();
+}
+
+static void test_registry_restart(void)
+{
+    SETUP();
+    resolver_up(500, NULL);
+    char multi[256], list[256];
+    snprintf(multi, sizeof multi, "%s/containerdisks/multi:1", hostA);
+    snprintf(list, sizeof list, "%s/containerdisks/list:1", hostA);
+    struct registry_result res;
+    bool hit;
+    double secs;
+    resolve(multi, &res, &hit, &secs);
+    CU_ASSERT_EQUAL(res.status, REG_OK);
+    CU_ASSERT_FALSE(hit);
+    unsigned short port = reg_a.port;
+    reg_stop(&reg_a);
+    /* stopped: what is cached is still answered; a new reference fails fast, and is cached */
+    resolve(multi, &res, &hit, &secs);
+    CU_ASSERT(hit && res.status == REG_OK);
+    resolve(list, &res, &hit, &secs);
+    CU_ASSERT_EQUAL(res.status, REG_ERROR);
+    CU_ASSERT(secs < 0.75);
+    resolve(list, &res, &hit, &secs);
+    CU_ASSERT(hit && res.status == REG_ERROR);
+    /* started again: once the failure has expired, the registry is asked again */
+    CU_ASSERT_FATAL(reg_start(&reg_a, dir, "a", root, cert, key, ca, NULL, port));
+    atomic_fetch_add(&fake_now, 31000);
+    resolve(list, &res, &hit, &secs);
+    CU_ASSERT_FALSE(hit);
+    CU_ASSERT_EQUAL(res.status, REG_OK);
+    CU_ASSERT_EQUAL(res.archs, A(ARCH_AMD64) | A(ARCH_ARM64));
+    registry_resolver_stop();
+}
+
+UNIT_SUITE("registry", NULL, suite_cleanup,
+           { "the client reads index, list, schema 2 and OCI manifests from docker-registry", test_client_kinds },
+           { "plain HTTP only for --registry-insecure hosts; a mirror", test_insecure_and_mirror },
+           { "Basic authentication (htpasswd) from a Docker config file", test_basic_auth },
+           { "bearer-token challenge with a token issuer the registry trusts; tokens reused", test_bearer_token },
+           { "faults are answered within --registry-timeout; failures cached 30 s", test_faults_within_timeout },
+           { "concurrent requests share one lookup; a late result fills the cache; tag TTL", test_late_result_and_sharing },
+           { "the registry stopped and started again mid-run", test_registry_restart })
