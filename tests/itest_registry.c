@@ -649,6 +649,286 @@ static void test_registry_restart(void)
     registry_resolver_stop();
 }
 
+/* ---- the decision end to end through build/archgate ---- */
+
+static char cluster_dir[400];
+
+/* A cluster whose only eligible node is an arm64 worker (the amd64 node is the control plane). */
+static void write_cluster(void)
+{
+    snprintf(cluster_dir, sizeof cluster_dir, "%s/cluster", dir);
+    mkdir(cluster_dir, 0700);
+    char path[512];
+    snprintf(path, sizeof path, "%s/nodes.json", cluster_dir);
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return;
+    fputs("{\"apiVersion\":\"v1\",\"kind\":\"List\",\"items\":["
+          "{\"apiVersion\":\"v1\",\"kind\":\"Node\",\"metadata\":{\"name\":\"arm-w1\",\"labels\":{"
+          "\"kubernetes.io/arch\":\"arm64\",\"kubernetes.io/os\":\"linux\",\"node-role.kubernetes.io/worker\":\"\","
+          "\"kubevirt.io/schedulable\":\"true\"}},\"spec\":{},\"status\":{\"nodeInfo\":{\"architecture\":\"arm64\"}}},"
+          "{\"apiVersion\":\"v1\",\"kind\":\"Node\",\"metadata\":{\"name\":\"cp-x1\",\"labels\":{"
+          "\"kubernetes.io/arch\":\"amd64\",\"node-role.kubernetes.io/control-plane\":\"\"}},"
+          "\"spec\":{\"taints\":[{\"key\":\"node-role.kubernetes.io/control-plane\",\"effect\":\"NoSchedule\"}]},"
+          "\"status\":{\"nodeInfo\":{\"architecture\":\"amd64\"}}}]}\n", f);
+    fclose(f);
+}
+
+/* A CREATE review of a VM booting containerDisk `image`; annotation (may be NULL) is the value
+ * of archgate.io/image-architectures. mem_free the result. */
+static char *vm_review(const char *uid, const char *image, const char *annotation, size_t *len)
+{
+    char ann[256] = "";
+    if (annotation)
+        snprintf(ann, sizeof ann, ",\"annotations\":{\"archgate.io/image-architectures\":\"%s\"}", annotation);
+    char *b = mem_malloc(4096);
+    if (!b)
+        return NULL;
+    int n = snprintf(b, 4096,
+        "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\",\"request\":{\"uid\":\"%s\","
+        "\"kind\":{\"group\":\"kubevirt.io\",\"version\":\"v1\",\"kind\":\"VirtualMachine\"},"
+        "\"resource\":{\"group\":\"kubevirt.io\",\"version\":\"v1\",\"resource\":\"virtualmachines\"},"
+        "\"name\":\"disk-vm\",\"namespace\":\"vms\",\"operation\":\"CREATE\",\"userInfo\":{\"username\":\"t\"},"
+        "\"object\":{\"apiVersion\":\"kubevirt.io/v1\",\"kind\":\"VirtualMachine\",\"metadata\":{\"name\":\"disk-vm\","
+        "\"namespace\":\"vms\"%s},\"spec\":{\"runStrategy\":\"Always\",\"template\":{\"spec\":{\"domain\":{\"devices\":{}},"
+        "\"volumes\":[{\"name\":\"root\",\"containerDisk\":{\"image\":\"%s\"}}]}}}}}}",
+        uid, ann, image);
+    *len = (size_t)n;
+    return b;
+}
+
+/* POST the review; the parsed response (cJSON_Delete it) or NULL. */
+static cJSON *admit(const struct server *sv, const char *path, const char *image, const char *annotation,
+                    double *secs)
+{
+    size_t len = 0;
+    char *body = vm_review("6a2c1f0e-0000-4000-8000-000000000001", image, annotation, &len);
+    CURL *h = client_new(NULL);
+    struct reply r;
+    double t0 = mono_s();
+    bool ok = body && h && https(h, sv->port, "POST", path, "application/json", body, len, &r) && r.status == 200;
+    if (secs)
+        *secs = mono_s() - t0;
+    cJSON *resp = NULL;
+    if (ok) {
+        cJSON *doc = cJSON_Parse(r.body);
+        resp = doc ? cJSON_DetachItemFromObjectCaseSensitive(doc, "response") : NULL;
+        cJSON_Delete(doc);
+    }
+    if (h)
+        reply_free(&r);
+    curl_easy_cleanup(h);
+    mem_free(body);
+    return resp;
+}
+
+static bool allowed(const cJSON *resp)
+{
+    return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(resp, "allowed"));
+}
+
+static const char *message(const cJSON *resp)
+{
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(resp, "status");
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(st, "message");
+    return cJSON_IsString(m) ? m->valuestring : "";
+}
+
+/* All warnings joined by " | ". */
+static void warnings(const cJSON *resp, char *buf, size_t len)
+{
+    buf[0] = '\0';
+    size_t n = 0;
+    const cJSON *w;
+    cJSON_ArrayForEach(w, cJSON_GetObjectItemCaseSensitive(resp, "warnings")) {
+        if (cJSON_IsString(w))
+            n += (size_t)snprintf(buf + n, n < len ? len - n : 0, "%s | ", w->valuestring);
+        if (n >= len)
+            break;
+    }
+}
+
+static char *patch_text(const cJSON *resp)
+{
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(resp, "patch");
+    static char text[4096];
+    text[0] = '\0';
+    if (!cJSON_IsString(p))
+        return text;
+    struct pool *pool = pool_new(0);
+    char *dec = NULL;
+    size_t dl = 0;
+    if (patch_base64_decode(p->valuestring, pool, &dec, &dl))
+        snprintf(text, sizeof text, "%s", dec);
+    pool_free(pool);
+    return text;
+}
+
+static bool launch(struct server *sv, const char *const *extra)
+{
+    const char *args[40] = { "serve", "--listen", "127.0.0.1:0", "--tls-cert", cert, "--tls-key", key,
+                             "--cluster-state", cluster_dir, "--registry-ca", ca, "--multi-arch", "on" };
+    size_t n = 13;
+    for (size_t i = 0; extra && extra[i] && n < 39; i++)
+        args[n++] = extra[i];
+    args[n] = NULL;
+    return server_launch(sv, args, true);
+}
+
+static void test_end_to_end(void)
+{
+    SETUP();
+    write_cluster();
+    struct server sv;
+    CU_ASSERT_FATAL(launch(&sv, NULL));
+    char amd[256], multi[256], want[512], w[2048];
+    snprintf(amd, sizeof amd, "%s/containerdisks/amd64only:1", hostA);
+    snprintf(multi, sizeof multi, "%s/containerdisks/multi:1", hostA);
+
+    /* an index listing amd64 only, only arm64 nodes eligible: denied, naming the source */
+    cJSON *resp = admit(&sv, "/validate", amd, NULL, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(resp);
+    CU_ASSERT_FALSE(allowed(resp));
+    snprintf(want, sizeof want, "containerDisk %s (registry index: amd64) is built for amd64, but no eligible node runs amd64", amd);
+    if (!strstr(message(resp), want))
+        fprintf(stderr, "\nmessage: %s\n", message(resp));
+    CU_ASSERT_PTR_NOT_NULL(strstr(message(resp), want));
+    cJSON_Delete(resp);
+
+    /* a multi-platform index: allowed; /mutate pins it to the eligible nodes' arm64 */
+    resp = admit(&sv, "/validate", multi, NULL, NULL);
+    CU_ASSERT(resp && allowed(resp));
+    cJSON_Delete(resp);
+    resp = admit(&sv, "/mutate", multi, NULL, NULL);
+    CU_ASSERT_FATAL(resp != NULL);
+    CU_ASSERT(allowed(resp));
+    const char *pt = patch_text(resp);
+    CU_ASSERT_PTR_NOT_NULL(strstr(pt, "\"path\":\"/spec/template/spec/architecture\",\"value\":\"arm64\""));
+    CU_ASSERT_PTR_NOT_NULL(strstr(pt, "\"kubernetes.io/arch\":\"arm64\""));
+    if (!strstr(pt, "arm64"))
+        fprintf(stderr, "\npatch: %s\n", pt);
+    cJSON_Delete(resp);
+
+    /* the single s390x manifest (through its config blob): denied, "registry manifest" */
+    char s390[256];
+    snprintf(s390, sizeof s390, "%s/containerdisks/s390x:1", hostA);
+    resp = admit(&sv, "/validate", s390, NULL, NULL);
+    CU_ASSERT(resp && !allowed(resp));
+    snprintf(want, sizeof want, "containerDisk %s (registry manifest: s390x)", s390);
+    CU_ASSERT(resp && strstr(message(resp), want) != NULL);
+    cJSON_Delete(resp);
+
+    /* the annotation wins over the registry */
+    resp = admit(&sv, "/validate", amd, "arm64", NULL);
+    CU_ASSERT(resp && allowed(resp));
+    cJSON_Delete(resp);
+
+    /* an unknown tag: allowed with the unknown-image warning and why */
+    char missing[256];
+    snprintf(missing, sizeof missing, "%s/containerdisks/multi:nosuchtag", hostA);
+    resp = admit(&sv, "/validate", missing, NULL, NULL);
+    CU_ASSERT_FATAL(resp != NULL);
+    CU_ASSERT(allowed(resp));
+    warnings(resp, w, sizeof w);
+    CU_ASSERT_PTR_NOT_NULL(strstr(w, "the boot image architecture is unknown"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(w, "(404)"));
+    cJSON_Delete(resp);
+
+    CU_ASSERT(server_metric(&sv, "archgate_registry_lookups_total{result=\"fetched\"}") >= 3);
+    CU_ASSERT(server_metric(&sv, "archgate_registry_lookups_total{result=\"hit\"}") >= 1);
+    CU_ASSERT(server_metric(&sv, "archgate_registry_lookups_total{result=\"not_found\"}") == 1);
+    CU_ASSERT(server_metric(&sv, "archgate_registry_cache_entries") >= 4);
+    CU_ASSERT(server_metric(&sv, "archgate_registry_lookup_duration_seconds_count") >= 4);
+    server_stop(&sv, SIGTERM, NULL);
+
+    /* the catalog wins over the registry: no lookup at all */
+    char catalog[512];
+    snprintf(catalog, sizeof catalog, "%s/catalog.json", dir);
+    FILE *f = fopen(catalog, "w");
+    CU_ASSERT_FATAL(f != NULL);
+    fprintf(f, "{\"images\": {\"%s\": [\"arm64\"]}}\n", amd);
+    fclose(f);
+    const char *with_catalog[] = { "--image-catalog", catalog, NULL };
+    CU_ASSERT_FATAL(launch(&sv, with_catalog));
+    resp = admit(&sv, "/validate", amd, NULL, NULL);
+    CU_ASSERT(resp && allowed(resp));
+    cJSON_Delete(resp);
+    CU_ASSERT(server_metric(&sv, "archgate_registry_lookups_total{result=\"fetched\"}") == 0);
+    server_stop(&sv, SIGTERM, NULL);
+
+    /* --registry-lookup off: unknown, as before this feature */
+    const char *off[] = { "--registry-lookup", "off", NULL };
+    CU_ASSERT_FATAL(launch(&sv, off));
+    resp = admit(&sv, "/validate", amd, NULL, NULL);
+    CU_ASSERT(resp && allowed(resp));
+    warnings(resp, w, sizeof w);
+    CU_ASSERT_PTR_NOT_NULL(strstr(w, "the boot image architecture is unknown"));
+    CU_ASSERT_PTR_NULL(strstr(w, "registry"));
+    cJSON_Delete(resp);
+    server_stop(&sv, SIGTERM, NULL);
+}
+
+static void test_end_to_end_timeout(void)
+{
+    SETUP();
+    write_cluster();
+    struct server sv;
+    const char *extra[] = { "--registry-timeout", "500ms", "--registry-insecure", fault_host, NULL };
+    CU_ASSERT_FATAL(launch(&sv, extra));
+    char image[256], w[2048];
+    snprintf(image, sizeof image, "%s/fault/hang/e2e:1", fault_host);
+    double secs = 0;
+    cJSON *resp = admit(&sv, "/validate", image, NULL, &secs);
+    CU_ASSERT_FATAL(resp != NULL);
+    CU_ASSERT(allowed(resp));
+    CU_ASSERT(secs < 0.5 + 0.3);
+    CU_ASSERT(secs >= 0.45);
+    warnings(resp, w, sizeof w);
+    char want[256];
+    snprintf(want, sizeof want, "registry %s did not answer within 0.5s", fault_host);
+    if (!strstr(w, want))
+        fprintf(stderr, "\nwarnings: %s\n", w);
+    CU_ASSERT_PTR_NOT_NULL(strstr(w, want));
+    cJSON_Delete(resp);
+    /* /mutate waits the same, then admits untouched */
+    resp = admit(&sv, "/mutate", image, NULL, &secs);
+    CU_ASSERT(resp && allowed(resp));
+    CU_ASSERT(secs < 0.5 + 0.3);
+    cJSON_Delete(resp);
+    CU_ASSERT(server_metric(&sv, "archgate_registry_lookups_total{result=\"request_timeout\"}") == 2);
+    /* the server stops promptly although a lookup still hangs */
+    double stop_s = 0;
+    CU_ASSERT_EQUAL(server_stop(&sv, SIGTERM, &stop_s), 0);
+    CU_ASSERT(stop_s < 11);
+}
+
+static void test_review_cli(void)
+{
+    SETUP();
+    write_cluster();
+    char amd[256], in[512];
+    snprintf(amd, sizeof amd, "%s/containerdisks/amd64only:1", hostA);
+    snprintf(in, sizeof in, "%s/review-amd.json", dir);
+    size_t len = 0;
+    char *body = vm_review("6a2c1f0e-0000-4000-8000-000000000002", amd, NULL, &len);
+    FILE *f = fopen(in, "w");
+    CU_ASSERT_FATAL(f && body);
+    fwrite(body, 1, len, f);
+    fclose(f);
+    mem_free(body);
+    static char out[65536], err[4096];
+    const char *args[] = { "review", "--cluster-state", cluster_dir, "--registry-ca", ca, NULL };
+    int rc = itest_run_stdin(args, in, out, sizeof out, err, sizeof err);
+    CU_ASSERT_EQUAL(rc, 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "(registry index: amd64)"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "\"allowed\":false"));
+    /* a --registry-auth file that cannot be read is an error of the command */
+    const char *bad[] = { "review", "--cluster-state", cluster_dir, "--registry-auth", "/nonexistent/config.json", NULL };
+    rc = itest_run_stdin(bad, in, out, sizeof out, err, sizeof err);
+    CU_ASSERT_EQUAL(rc, 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "registry"));
+}
+
 UNIT_SUITE("registry", NULL, suite_cleanup,
            { "the client reads index, list, schema 2 and OCI manifests from docker-registry", test_client_kinds },
            { "plain HTTP only for --registry-insecure hosts; a mirror", test_insecure_and_mirror },
@@ -656,4 +936,7 @@ UNIT_SUITE("registry", NULL, suite_cleanup,
            { "bearer-token challenge with a token issuer the registry trusts; tokens reused", test_bearer_token },
            { "faults are answered within --registry-timeout; failures cached 30 s", test_faults_within_timeout },
            { "concurrent requests share one lookup; a late result fills the cache; tag TTL", test_late_result_and_sharing },
-           { "the registry stopped and started again mid-run", test_registry_restart })
+           { "the registry stopped and started again mid-run", test_registry_restart },
+           { "end to end: deny, /mutate pins, source in messages, catalog and annotation win, off", test_end_to_end },
+           { "end to end: a registry that never answers costs --registry-timeout, no more", test_end_to_end_timeout },
+           { "archgate review asks the registry too", test_review_cli })

@@ -372,10 +372,9 @@ static bool registry_get(struct lookup *l, const char *path, const char *accept,
     if (x->status == 200)
         return true;
     if (x->status == 401 || x->status == 403)
-        set_why(l, REG_UNAUTHORIZED, "refused access to %.80s (%ld)", l->r->repo, x->status);
+        set_why(l, REG_UNAUTHORIZED, "refused access (%ld)", x->status);
     else if (x->status == 404)
-        set_why(l, REG_NOT_FOUND, "has no %s %.80s%s%.40s (404)", what, l->r->repo, l->r->digest[0] ? "@" : ":",
-                registry_ref_manifest_ref(l->r));
+        set_why(l, REG_NOT_FOUND, "has no such %s (404)", what);
     else
         set_why(l, REG_ERROR, "answered %ld for the %s", x->status, what);
     return false;

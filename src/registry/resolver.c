@@ -35,7 +35,7 @@ struct resolver {
 
 static struct resolver *R;
 
-static void warn_host(struct resolver *r, const char *host, const char *why)
+static void warn_host(struct resolver *r, const char *host, const char *key, const char *why)
 {
     uint64_t now = registry_now_ms();
     bool say = false;
@@ -59,7 +59,8 @@ static void warn_host(struct resolver *r, const char *host, const char *why)
         r->warned[i].last_ms = now ? now : 1;
     pthread_mutex_unlock(&r->mu);
     if (say)
-        log_warn("registry lookup failed: %s", why);
+        log_warn("registry lookup of %s failed: %s (further failures of this host: at most once a minute)",
+                 key, why);
 }
 
 static void *worker(void *arg)
@@ -92,7 +93,7 @@ static void *worker(void *arg)
         registry_cache_complete(r->cache, j.key, registry_ref_by_digest(&j.ref), &res);
         metrics_registry_lookup(RM_FETCHED + (int)res.status, secs);
         if (res.status != REG_OK)
-            warn_host(r, registry_client_target(r->client, &j.ref), res.why);
+            warn_host(r, registry_client_target(r->client, &j.ref), j.key, res.why);
     }
     if (h)
         curl_easy_cleanup(h);
