@@ -204,10 +204,10 @@ bool registry_ref_parse(const char *s, struct registry_ref *out, char *err, size
             plen = name_end - dlen - 1;
         }
     }
-    if (!out->host[0])
+    if (!out->host[0] || strcmp(out->host, "index.docker.io") == 0) {
+        memset(out->host, 0, sizeof out->host);
         memcpy(out->host, "docker.io", sizeof "docker.io");
-    else if (strcmp(out->host, "index.docker.io") == 0)
-        memcpy(out->host, "docker.io", sizeof "docker.io");
+    }
 
     /* path components */
     size_t i = 0;
