@@ -123,7 +123,7 @@ fuzz: deps
 # The README's test command. Each stage prints its own summary; the last line totals them.
 test: deps
 	@$(MAKE) --no-print-directory all $(B)/unit_tests $(B)/unit_tests_san $(B)/itest $(B)/fuzz_review \
-	    $(B)/fuzz_cluster $(B)/fuzz_patch $(B)/fuzz_watch
+	    $(B)/fuzz_cluster $(B)/fuzz_patch $(B)/fuzz_watch $(B)/fuzz_registry
 	@echo "=== the same build with clang (warning-free under -Werror)"
 	@$(MAKE) --no-print-directory B=$(B)/clang CC=$(CLANG) all $(B)/clang/unit_tests $(B)/clang/itest
 	@scripts/run-tests.sh
