@@ -88,8 +88,14 @@ static bool registry_start(const struct config *cfg, char *err, size_t errlen)
 {
     if (!cfg->registry_lookup)
         return true;
-    if (cfg->registry_auth && registry_creds_load(cfg->registry_auth, &registry_creds, err, errlen) != AG_OK)
+    /* A missing file is anonymous access: the manifests mount an optional Secret there. */
+    if (cfg->registry_auth && access(cfg->registry_auth, F_OK) != 0 && errno == ENOENT)
+        log_warn("--registry-auth %s does not exist: registries are asked anonymously", cfg->registry_auth);
+    else if (cfg->registry_auth && registry_creds_load(cfg->registry_auth, &registry_creds, err, errlen) != AG_OK)
         return false;
+    else if (registry_creds)
+        log_info("registry credentials for %zu registries from %s", registry_creds_count(registry_creds),
+                 cfg->registry_auth);
     struct registry_resolver_opts o = {
         .client = { .ca_file = cfg->registry_ca, .insecure = cfg->registry_insecure,
                     .mirrors = cfg->registry_mirrors, .nmirrors = cfg->nregistry_mirrors,

@@ -922,11 +922,25 @@ static void test_review_cli(void)
     CU_ASSERT_EQUAL(rc, 0);
     CU_ASSERT_PTR_NOT_NULL(strstr(out, "(registry index: amd64)"));
     CU_ASSERT_PTR_NOT_NULL(strstr(out, "\"allowed\":false"));
-    /* a --registry-auth file that cannot be read is an error of the command */
-    const char *bad[] = { "review", "--cluster-state", cluster_dir, "--registry-auth", "/nonexistent/config.json", NULL };
+    /* a --registry-auth file that is not there: anonymous (the optional Secret is absent) */
+    const char *absent[] = { "review", "--cluster-state", cluster_dir, "--registry-ca", ca, "--registry-auth",
+                             "/nonexistent/config.json", NULL };
+    rc = itest_run_stdin(absent, in, out, sizeof out, err, sizeof err);
+    CU_ASSERT_EQUAL(rc, 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "(registry index: amd64)"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "anonymously"));
+    /* one that is there but malformed is an error of the command */
+    char badcfg[512];
+    snprintf(badcfg, sizeof badcfg, "%s/bad-docker-config.json", dir);
+    f = fopen(badcfg, "w");
+    CU_ASSERT_FATAL(f != NULL);
+    fputs("{\"auths\": [", f);
+    fclose(f);
+    const char *bad[] = { "review", "--cluster-state", cluster_dir, "--registry-auth", badcfg, NULL };
     rc = itest_run_stdin(bad, in, out, sizeof out, err, sizeof err);
     CU_ASSERT_EQUAL(rc, 1);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "registry"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "bad-docker-config.json"));
 }
 
 UNIT_SUITE("registry", NULL, suite_cleanup,
