@@ -896,10 +896,10 @@ static void test_end_to_end_timeout(void)
     CU_ASSERT(secs < 0.5 + 0.3);
     cJSON_Delete(resp);
     CU_ASSERT(server_metric(&sv, "archgate_registry_lookups_total{result=\"request_timeout\"}") == 2);
-    /* the server stops promptly although a lookup still hangs */
+    /* the server stops promptly although a lookup still hangs (it is aborted) */
     double stop_s = 0;
     CU_ASSERT_EQUAL(server_stop(&sv, SIGTERM, &stop_s), 0);
-    CU_ASSERT(stop_s < 11);
+    CU_ASSERT(stop_s < 1.5);
 }
 
 static void test_review_cli(void)

@@ -3,6 +3,7 @@
  * realm, or Basic), check what was fetched by digest, and for a single manifest GET its config
  * blob (following redirects). Bodies are bounded; errors become one line naming the host. */
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +28,21 @@ struct registry_client {
     const struct registry_creds *creds;
     unsigned timeout_ms;
     struct registry_tokens *tokens;
+    atomic_bool cancelled;
 };
+
+void registry_client_cancel(struct registry_client *c)
+{
+    atomic_store(&c->cancelled, true);
+}
+
+/* libcurl's progress callback: non-zero aborts the transfer. */
+static int on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+    (void)dt, (void)dn, (void)ut, (void)un;
+    const struct registry_client *c = ud;
+    return atomic_load(&c->cancelled) ? 1 : 0;
+}
 
 uint64_t registry_now_ms(void)
 {
@@ -224,6 +239,9 @@ static void http_get(struct registry_client *c, CURL *h, const char *url, const 
     curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, plain ? "http,https" : "https");
     curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, follow ? 1L : 0L);
     curl_easy_setopt(h, CURLOPT_MAXREDIRS, 5L);
+    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, c);
     if (c->ca_file) {
         curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
         curl_easy_setopt(h, CURLOPT_CAPATH, "/etc/ssl/certs");  /* the system store besides */
@@ -268,7 +286,9 @@ static void set_why(struct lookup *l, enum registry_status st, const char *fmt, 
 /* A transport failure into the result. */
 static void transport_failed(struct lookup *l, const struct exchange *x, const char *what)
 {
-    if (x->rc == CURLE_OPERATION_TIMEDOUT)
+    if (x->rc == CURLE_ABORTED_BY_CALLBACK)
+        set_why(l, REG_ERROR, "not asked: archgate is stopping");
+    else if (x->rc == CURLE_OPERATION_TIMEDOUT)
         set_why(l, REG_TIMEOUT, "did not answer within %.1fs", (double)l->c->timeout_ms / 1000.0);
     else if (x->body.over)
         set_why(l, REG_ERROR, "answered a %s larger than %u KiB", what,

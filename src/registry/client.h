@@ -43,6 +43,8 @@ struct registry_client;
 /* The options are copied (creds is borrowed and must outlive the client). */
 struct registry_client *registry_client_new(const struct registry_client_opts *o);
 void registry_client_free(struct registry_client *c);
+/* Make every lookup in progress fail at once, and every later one (shutdown). */
+void registry_client_cancel(struct registry_client *c);
 
 /* Look `r` up. `handle` is a CURL * the caller keeps for connection reuse (NULL: one is made
  * for this lookup). Never fails without filling `out`. */

@@ -168,8 +168,10 @@ void registry_resolver_stop(void)
         return;
     pthread_mutex_lock(&r->mu);
     r->stopping = true;
+    r->qlen = 0;                        /* queued lookups are dropped, running ones aborted */
     pthread_cond_broadcast(&r->cv);
     pthread_mutex_unlock(&r->mu);
+    registry_client_cancel(r->client);
     for (unsigned i = 0; i < r->nthreads; i++)
         pthread_join(r->threads[i], NULL);
     metrics_set_registry_cache_fn(NULL);
