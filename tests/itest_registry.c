@@ -943,7 +943,7 @@ static void test_review_cli(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "bad-docker-config.json"));
 }
 
-UNIT_SUITE("registry", NULL, suite_cleanup,
+UNIT_SUITE("itest_registry", NULL, suite_cleanup,
            { "the client reads index, list, schema 2 and OCI manifests from docker-registry", test_client_kinds },
            { "plain HTTP only for --registry-insecure hosts; a mirror", test_insecure_and_mirror },
            { "Basic authentication (htpasswd) from a Docker config file", test_basic_auth },
