@@ -216,6 +216,16 @@ static int cmd_serve(const struct config *cfg)
             fprintf(stdout, "configuration invalid: cluster state: %s\n", err);
             goto out;
         }
+        if (cfg->registry_lookup && cfg->registry_auth && access(cfg->registry_auth, F_OK) == 0) {
+            struct registry_creds *rc_creds = NULL;
+            if (registry_creds_load(cfg->registry_auth, &rc_creds, err, sizeof err) != AG_OK) {
+                log_error("registry: %s", err);
+                fprintf(stdout, "configuration invalid: registry credentials: %s\n", err);
+                goto out;
+            }
+            fprintf(stdout, "registry credentials: %zu registries\n", registry_creds_count(rc_creds));
+            registry_creds_free(rc_creds);
+        }
         config_print(cfg, stdout);
         fprintf(stdout, "certificate: valid for %ld more days\n", days);
         describe_snapshot(snap, stdout);

@@ -896,6 +896,22 @@ static void test_end_to_end_timeout(void)
     CU_ASSERT(secs < 0.5 + 0.3);
     cJSON_Delete(resp);
     CU_ASSERT(server_metric(&sv, "archgate_registry_lookups_total{result=\"request_timeout\"}") == 2);
+    /* two failing lookups on one host: one warning line (at most one a minute per host) */
+    for (int i = 0; i < 2; i++) {
+        snprintf(image, sizeof image, "%s/fault/e500/warn%d:1", fault_host, i);
+        resp = admit(&sv, "/validate", image, NULL, &secs);
+        CU_ASSERT(resp && allowed(resp));
+        cJSON_Delete(resp);
+    }
+    CU_ASSERT(server_metric(&sv, "archgate_registry_lookups_total{result=\"error\"}") == 2);
+    char *log = tu_read_file(sv.log, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(log);
+    int lines = 0;
+    for (const char *p = log; (p = strstr(p, "registry lookup of ")) != NULL; p++)
+        lines++;
+    CU_ASSERT_EQUAL(lines, 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(log, "fault/e500/warn0:1 failed: registry"));
+    mem_free(log);
     /* the server stops promptly although a lookup still hangs (it is aborted) */
     double stop_s = 0;
     CU_ASSERT_EQUAL(server_stop(&sv, SIGTERM, &stop_s), 0);
@@ -941,6 +957,22 @@ static void test_review_cli(void)
     CU_ASSERT_EQUAL(rc, 1);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "registry"));
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "bad-docker-config.json"));
+    /* serve --check reads the credentials and prints the registry settings */
+    const char *check_bad[] = { "serve", "--check", "--tls-cert", cert, "--tls-key", key, "--registry-auth", badcfg, NULL };
+    rc = itest_run(check_bad, out, sizeof out, err, sizeof err);
+    CU_ASSERT_NOT_EQUAL(rc, 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "configuration invalid: registry credentials"));
+    char goodcfg[512];
+    snprintf(goodcfg, sizeof goodcfg, "%s/good-docker-config.json", dir);
+    write_docker_config(goodcfg, "quay.io", "a:b");
+    const char *check_good[] = { "serve", "--check", "--tls-cert", cert, "--tls-key", key, "--registry-auth", goodcfg,
+                                 "--registry-timeout", "2.5s", "--registry-mirror", "quay.io=mirror.local:5000", NULL };
+    rc = itest_run(check_good, out, sizeof out, err, sizeof err);
+    CU_ASSERT_EQUAL(rc, 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "registry credentials: 1 registries"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "registry-timeout      2500ms"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "registry-mirror       quay.io=mirror.local:5000"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "configuration OK"));
 }
 
 UNIT_SUITE("itest_registry", NULL, suite_cleanup,
@@ -953,4 +985,4 @@ UNIT_SUITE("itest_registry", NULL, suite_cleanup,
            { "the registry stopped and started again mid-run", test_registry_restart },
            { "end to end: deny, /mutate pins, source in messages, catalog and annotation win, off", test_end_to_end },
            { "end to end: a registry that never answers costs --registry-timeout, no more", test_end_to_end_timeout },
-           { "archgate review asks the registry too", test_review_cli })
+           { "archgate review asks the registry too; --registry-auth; serve --check", test_review_cli })

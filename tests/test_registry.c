@@ -487,3 +487,76 @@ __attribute__((constructor)) static void register_more(void)
     unit_register(&auth_suite);
     unit_register(&cache_suite);
 }
+
+/* ---- the --registry-* flags ---- */
+#include "config.h"
+
+static void test_config_flags(void)
+{
+    struct config cfg;
+    char err[256];
+    char *defaults[] = { "archgate", "review", NULL };
+    CU_ASSERT_EQUAL_FATAL(config_parse(2, defaults, &cfg, err, sizeof err), AG_OK);
+    CU_ASSERT(cfg.registry_lookup);
+    CU_ASSERT_EQUAL(cfg.registry_timeout_ms, 1500);
+    CU_ASSERT_EQUAL(cfg.registry_cache_size, 10000);
+    CU_ASSERT_EQUAL(cfg.registry_cache_ttl_ms, 3600000ull);
+    CU_ASSERT_EQUAL(cfg.nregistry_mirrors, 0);
+
+    char *set[] = { "archgate", "review", "--registry-lookup", "off", "--registry-timeout", "250ms",
+                    "--registry-cache-size=5", "--registry-cache-ttl", "10m", "--registry-auth", "/a.json",
+                    "--registry-ca", "/ca.pem", "--registry-insecure", "r.local:5000,other",
+                    "--registry-mirror", "quay.io=m.local", "--registry-mirror", "docker.io=m.local:5001", NULL };
+    CU_ASSERT_EQUAL_FATAL(config_parse((int)(sizeof set / sizeof set[0]) - 1, set, &cfg, err, sizeof err), AG_OK);
+    CU_ASSERT_FALSE(cfg.registry_lookup);
+    CU_ASSERT_EQUAL(cfg.registry_timeout_ms, 250);
+    CU_ASSERT_EQUAL(cfg.registry_cache_size, 5);
+    CU_ASSERT_EQUAL(cfg.registry_cache_ttl_ms, 600000ull);
+    CU_ASSERT_STRING_EQUAL(cfg.registry_auth, "/a.json");
+    CU_ASSERT_STRING_EQUAL(cfg.registry_ca, "/ca.pem");
+    CU_ASSERT_STRING_EQUAL(cfg.registry_insecure, "r.local:5000,other");
+    CU_ASSERT_EQUAL(cfg.nregistry_mirrors, 2);
+    CU_ASSERT_STRING_EQUAL(cfg.registry_mirrors[1].from, "docker.io");
+    CU_ASSERT_STRING_EQUAL(cfg.registry_mirrors[1].to, "m.local:5001");
+
+    static const struct { const char *flag, *value; unsigned want; } times[] = {
+        { "--registry-timeout", "1.5s", 1500 }, { "--registry-timeout", "2", 2000 },
+        { "--registry-timeout", "0.01", 10 }, { "--registry-timeout", "30s", 30000 },
+        { "--registry-timeout", "1.2345s", 1234 },
+    };
+    for (size_t i = 0; i < sizeof times / sizeof times[0]; i++) {
+        char *argv[] = { "archgate", "review", (char *)times[i].flag, (char *)times[i].value, NULL };
+        CASE_ASSERT(config_parse(4, argv, &cfg, err, sizeof err) == AG_OK && cfg.registry_timeout_ms == times[i].want,
+                    i, times[i].value);
+    }
+    static const struct { const char *flag, *value; } bad[] = {
+        { "--registry-lookup", "yes" }, { "--registry-timeout", "0" }, { "--registry-timeout", "31s" },
+        { "--registry-timeout", "1.s" }, { "--registry-timeout", ".5s" }, { "--registry-timeout", "1h" },
+        { "--registry-timeout", "5ms" }, { "--registry-cache-size", "0" }, { "--registry-cache-size", "1k" },
+        { "--registry-cache-ttl", "500ms" }, { "--registry-cache-ttl", "169h" }, { "--registry-insecure", "" },
+        { "--registry-insecure", "a/b" }, { "--registry-mirror", "quay.io" }, { "--registry-mirror", "a=b/c" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char *argv[] = { "archgate", "review", (char *)bad[i].flag, (char *)bad[i].value, NULL };
+        err[0] = '\0';
+        CASE_ASSERT(config_parse(4, argv, &cfg, err, sizeof err) == AG_EINVAL, i, bad[i].value);
+        CASE_ASSERT(strncmp(err, bad[i].flag, strlen(bad[i].flag)) == 0, i, err);
+    }
+    char *many[40] = { "archgate", "review" };
+    int n = 2;
+    for (int i = 0; i < 17; i++) {
+        many[n++] = "--registry-mirror";
+        many[n++] = "a=b";
+    }
+    CU_ASSERT_EQUAL(config_parse(n, many, &cfg, err, sizeof err), AG_EINVAL);
+}
+
+static const struct unit_test config_tests[] = {
+    { "--registry-* flags: defaults, values, refusals", test_config_flags },
+    { NULL, NULL },
+};
+static struct unit_suite config_suite = { "registry_config", NULL, NULL, config_tests, NULL };
+__attribute__((constructor)) static void register_config(void)
+{
+    unit_register(&config_suite);
+}
