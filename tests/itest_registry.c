@@ -387,48 +387,71 @@ static int count_lines(const char *path)
     return n;
 }
 
-static void test_bearer_token(void)
+/* A token issuer (tests/registry_token_issuer.py; userpass "-": anyone gets a token) and a
+ * registry with "token" authentication trusting it. */
+static bool token_registry(const char *name, const char *userpass, const char *counts, pid_t *issuer, struct reg *t)
 {
-    SETUP();
-    char skey[400], scert[400], counts[400], cmd[2048];
-    snprintf(skey, sizeof skey, "%s/token.key", dir);
-    snprintf(scert, sizeof scert, "%s/token.crt", dir);
-    snprintf(counts, sizeof counts, "%s/tokens.txt", dir);
+    char skey[400], scert[400], cmd[2048];
+    snprintf(skey, sizeof skey, "%s/%s.key", dir, name);
+    snprintf(scert, sizeof scert, "%s/%s.crt", dir, name);
     snprintf(cmd, sizeof cmd, "openssl req -x509 -newkey rsa:2048 -nodes -keyout '%s' -out '%s' -days 1 "
              "-subj /CN=archgate-token-issuer >/dev/null 2>&1", skey, scert);
-    CU_ASSERT_FATAL(system(cmd) == 0);
+    *issuer = -1;
+    if (system(cmd) != 0)
+        return false;
     unsigned short tport = reg_free_port();
-    pid_t issuer = fork();
-    CU_ASSERT_FATAL(issuer >= 0);
-    if (issuer == 0) {
+    *issuer = fork();
+    if (*issuer < 0)
+        return false;
+    if (*issuer == 0) {
         char port[16];
         if (!freopen("/dev/null", "w", stdout))
             _exit(126);
         snprintf(port, sizeof port, "%u", tport);
         execlp("python3", "python3", "tests/registry_token_issuer.py", port, cert, key, skey, scert,
-               "archgate-issuer", "archgate-registry", "robot:t0ken", counts, (char *)NULL);
+               "archgate-issuer", "archgate-registry", userpass, counts, (char *)NULL);
         _exit(127);
     }
     char auth[1024];
     snprintf(auth, sizeof auth, "  token:\n    realm: https://127.0.0.1:%u/token\n    service: archgate-registry\n"
              "    issuer: archgate-issuer\n    rootcertbundle: %s\n", tport, scert);
-    struct reg t;
-    bool started = reg_start(&t, dir, "token", root, cert, key, ca, auth, 0);
-    CU_ASSERT(started);
+    if (!reg_start(t, dir, name, root, cert, key, ca, auth, 0))
+        return false;
     /* wait for the issuer */
     CURL *h = curl_easy_init();
     char url[128];
     snprintf(url, sizeof url, "https://127.0.0.1:%u/", tport);
-    for (int i = 0; i < 250; i++) {
+    bool up = false;
+    for (int i = 0; h && i < 250 && !up; i++) {
         curl_easy_reset(h);
         curl_easy_setopt(h, CURLOPT_URL, url);
         curl_easy_setopt(h, CURLOPT_CAINFO, ca);
         curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
-        if (curl_easy_perform(h) == CURLE_OK)
-            break;
-        nap_ms(20);
+        up = curl_easy_perform(h) == CURLE_OK;
+        if (!up)
+            nap_ms(20);
     }
     curl_easy_cleanup(h);
+    return up;
+}
+
+static void stop_issuer(pid_t issuer)
+{
+    if (issuer > 0) {
+        kill(issuer, SIGTERM);
+        waitpid(issuer, NULL, 0);
+    }
+}
+
+static void test_bearer_token(void)
+{
+    SETUP();
+    char counts[400];
+    snprintf(counts, sizeof counts, "%s/tokens.txt", dir);
+    pid_t issuer;
+    struct reg t = { 0 };
+    bool started = token_registry("token", "robot:t0ken", counts, &issuer, &t);
+    CU_ASSERT(started);
     if (started) {
         char host[64], image[256], cfgpath[400], err[256];
         snprintf(host, sizeof host, "127.0.0.1:%u", t.port);
@@ -476,10 +499,69 @@ static void test_bearer_token(void)
         CU_ASSERT_EQUAL(res.status, REG_UNAUTHORIZED);
         registry_client_free(c);
         registry_creds_free(creds);
-        reg_stop(&t);
     }
-    kill(issuer, SIGTERM);
-    waitpid(issuer, NULL, 0);
+    reg_stop(&t);
+    stop_issuer(issuer);
+}
+
+/* Docker Hub's way: anyone gets a token for public images; and a mirror asked with its own
+ * credentials. */
+static void test_anonymous_token_and_mirror_credentials(void)
+{
+    SETUP();
+    char counts[400];
+    snprintf(counts, sizeof counts, "%s/tokens-anon.txt", dir);
+    pid_t issuer;
+    struct reg t = { 0 };
+    bool started = token_registry("token-anon", "-", counts, &issuer, &t);
+    CU_ASSERT(started);
+    if (started) {
+        char host[64], image[256];
+        snprintf(host, sizeof host, "127.0.0.1:%u", t.port);
+        struct registry_result res;
+        struct registry_client_opts o = { .ca_file = ca };
+        struct registry_client *c = registry_client_new(&o);
+        snprintf(image, sizeof image, "%s/containerdisks/ocisingle:2", host);
+        lookup(c, image, &res);
+        CU_ASSERT_EQUAL(res.status, REG_OK);
+        CU_ASSERT_EQUAL(res.archs, A(ARCH_S390X));
+        CU_ASSERT_EQUAL(count_lines(counts), 1);
+        registry_client_free(c);
+    }
+    reg_stop(&t);
+    stop_issuer(issuer);
+
+    /* quay.io mirrored to a registry that wants Basic credentials: the mirror's are used */
+    char htpasswd[400], cmd[1024], auth[512], cfgpath[400], err[256];
+    snprintf(htpasswd, sizeof htpasswd, "%s/htpasswd-mirror", dir);
+    snprintf(cmd, sizeof cmd, "htpasswd -Bbn mirror m1rror > '%s'", htpasswd);
+    CU_ASSERT_FATAL(system(cmd) == 0);
+    snprintf(auth, sizeof auth, "  htpasswd:\n    realm: archgate-test\n    path: %s\n", htpasswd);
+    struct reg b;
+    CU_ASSERT_FATAL(reg_start(&b, dir, "mirror", root, cert, key, ca, auth, 0));
+    char mhost[64], spec[128];
+    snprintf(mhost, sizeof mhost, "127.0.0.1:%u", b.port);
+    snprintf(cfgpath, sizeof cfgpath, "%s/mirror-creds.json", dir);
+    FILE *f = fopen(cfgpath, "w");
+    CU_ASSERT_FATAL(f != NULL);
+    /* base64("mirror:m1rror") and base64("quay:wrong") */
+    fprintf(f, "{\"auths\": {\"%s\": {\"auth\": \"bWlycm9yOm0xcnJvcg==\"}, \"quay.io\": {\"auth\": \"cXVheTp3cm9uZw==\"}}}\n",
+            mhost);
+    fclose(f);
+    struct registry_creds *creds = NULL;
+    CU_ASSERT_FATAL(registry_creds_load(cfgpath, &creds, err, sizeof err) == AG_OK);
+    struct registry_mirror m;
+    snprintf(spec, sizeof spec, "quay.io=%s", mhost);
+    CU_ASSERT_FATAL(registry_mirror_parse(spec, &m));
+    struct registry_client_opts om = { .ca_file = ca, .mirrors = &m, .nmirrors = 1, .creds = creds };
+    struct registry_client *c = registry_client_new(&om);
+    struct registry_result res;
+    lookup(c, "quay.io/containerdisks/multi:1", &res);
+    CU_ASSERT_EQUAL(res.status, REG_OK);
+    CU_ASSERT_EQUAL(res.archs, A(ARCH_AMD64) | A(ARCH_ARM64));
+    registry_client_free(c);
+    registry_creds_free(creds);
+    reg_stop(&b);
 }
 
 /* ---- the resolver: deadlines, faults, sharing, the cache ---- */
@@ -980,6 +1062,7 @@ UNIT_SUITE("itest_registry", NULL, suite_cleanup,
            { "plain HTTP only for --registry-insecure hosts; a mirror", test_insecure_and_mirror },
            { "Basic authentication (htpasswd) from a Docker config file", test_basic_auth },
            { "bearer-token challenge with a token issuer the registry trusts; tokens reused", test_bearer_token },
+           { "anonymous bearer tokens; a mirror asked with its own credentials", test_anonymous_token_and_mirror_credentials },
            { "faults are answered within --registry-timeout; failures cached 30 s", test_faults_within_timeout },
            { "concurrent requests share one lookup; a late result fills the cache; tag TTL", test_late_result_and_sharing },
            { "the registry stopped and started again mid-run", test_registry_restart },

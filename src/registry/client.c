@@ -302,7 +302,10 @@ static void transport_failed(struct lookup *l, const struct exchange *x, const c
 static bool authenticate(struct lookup *l, const struct exchange *x)
 {
     struct registry_challenge ch;
-    const char *cred = registry_creds_find(l->c->creds, l->r->host);
+    /* the host asked (a mirror's own credentials) first, then the reference's registry */
+    const char *cred = registry_creds_find(l->c->creds, l->host);
+    if (!cred)
+        cred = registry_creds_find(l->c->creds, l->r->host);
     if (!x->heads.www[0] || !registry_challenge_parse(x->heads.www, &ch)) {
         set_why(l, REG_UNAUTHORIZED, "refused access (401) without a usable challenge");
         return false;

@@ -129,6 +129,8 @@ enum ag_result registry_resolver_start(const struct registry_resolver_opts *o, c
         r->o.workers = 4;
     if (!r->o.queue_max)
         r->o.queue_max = 256;
+    if (!r->o.client.timeout_ms)    /* a lookup may run past any request's deadline: 10 s at least */
+        r->o.client.timeout_ms = r->o.timeout_ms > 10000 ? r->o.timeout_ms : 10000;
     curl_global_init(CURL_GLOBAL_DEFAULT);
     struct registry_cache_opts co = { r->o.cache_size, r->o.ttl_ms, r->o.negative_ttl_ms, r->o.now_ms };
     r->client = registry_client_new(&r->o.client);
