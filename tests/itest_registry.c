@@ -916,6 +916,14 @@ static void test_end_to_end(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(w, "(404)"));
     cJSON_Delete(resp);
 
+    /* a reference that does not parse: unknown, and the warning names it */
+    resp = admit(&sv, "/validate", "quay.io/Upper/Case:1", NULL, NULL);
+    CU_ASSERT_FATAL(resp != NULL);
+    CU_ASSERT(allowed(resp));
+    warnings(resp, w, sizeof w);
+    CU_ASSERT_PTR_NOT_NULL(strstr(w, "containerDisk quay.io/Upper/Case:1: not an image reference"));
+    cJSON_Delete(resp);
+
     CU_ASSERT(server_metric(&sv, "archgate_registry_lookups_total{result=\"fetched\"}") >= 3);
     CU_ASSERT(server_metric(&sv, "archgate_registry_lookups_total{result=\"hit\"}") >= 1);
     CU_ASSERT(server_metric(&sv, "archgate_registry_lookups_total{result=\"not_found\"}") == 1);
