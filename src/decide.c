@@ -466,12 +466,16 @@ static enum ag_result validate(struct ctx *c)
             const char *which = c->unknown ? sb_done(c->unknown) : "";
             if (!which)
                 return AG_ENOMEM;
+            const char *why = NULL;     /* the registry's reason, for the first image it did not answer */
+            for (size_t k = 0; !why && c->in->resolved && k < vm->nimages; k++)
+                if (c->in->resolved[k].why && !c->in->resolved[k].archs)
+                    why = c->in->resolved[k].why;
             note(&c->rc_cause, RC_UNKNOWN_IMAGE);
             r = add_cause(c, field(c, "volumes"),
                           pool_printf(c->pool, "the boot image architecture is unknown (%s) and unknown images are "
-                                      "refused; label the DataSource or PVC with %s or set %s.architecture",
+                                      "refused; label the DataSource or PVC with %s or set %s.architecture%s%s",
                                       *which ? which : "no disk names a known image source",
-                                      LABEL_IMAGE_ARCH, c->spec));
+                                      LABEL_IMAGE_ARCH, c->spec, why ? "; " : "", why ? why : ""));
             break;
         }
         case UNKNOWN_IMAGE_ALLOW:

@@ -133,6 +133,21 @@ static void test_registry_after_catalog(void)
     CU_ASSERT(v.allowed);
     CU_ASSERT_EQUAL(v.nwarnings, 2);
     CU_ASSERT(v.nwarnings == 2 && strstr(v.warnings[1], "did not answer within 1.5s") != NULL);
+    /* --unknown-image deny: the denial says why too */
+    {
+        cJSON *o = vm_json(NULL, false);
+        struct vm_facts f;
+        char err[128];
+        CU_ASSERT_FATAL(vm_extract(o, false, "n", pool, &f, err, sizeof err) == AG_OK);
+        struct decide_input in = { .op = OP_CREATE, .in_scope = true, .vm = &f, .resource = "virtualmachines",
+                                   .group = "kubevirt.io", .resolved = why };
+        struct policy p = { .multi_arch = MULTI_ARCH_ON, .unknown_image = UNKNOWN_IMAGE_DENY };
+        CU_ASSERT_FATAL(decide_review(&in, s, &p, pool, &v) == AG_OK);
+        CU_ASSERT_FALSE(v.allowed);
+        CU_ASSERT_PTR_NOT_NULL(strstr(v.message, "containerDisk image " IMG ") and unknown images are refused"));
+        CU_ASSERT_PTR_NOT_NULL(strstr(v.message, "; containerDisk " IMG ": registry quay.io did not answer within 1.5s"));
+        cJSON_Delete(o);
+    }
     snapshot_release(s);
     pool_free(pool);
 }
