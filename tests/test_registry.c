@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include "mem.h"
@@ -559,4 +560,64 @@ static struct unit_suite config_suite = { "registry_config", NULL, NULL, config_
 __attribute__((constructor)) static void register_config(void)
 {
     unit_register(&config_suite);
+}
+
+/* ---- metrics ---- */
+#include "metrics.h"
+
+static size_t fake_cache_size(void) { return 42; }
+
+static double series(const char *text, const char *name)
+{
+    char line[256];
+    snprintf(line, sizeof line, "\n%s ", name);     /* a sample line, not its # HELP */
+    const char *p = strstr(text, line);
+    if (!p)
+        return -1;
+    p += strlen(line) - 1;
+    if (*p != ' ')
+        return -1;
+    return strtod(p + 1, NULL);
+}
+
+static void test_registry_metrics(void)
+{
+    size_t len = 0;
+    char *t0 = metrics_render(NULL, NULL, &len);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(t0);
+    double hit0 = series(t0, "archgate_registry_lookups_total{result=\"hit\"}");
+    double gave0 = series(t0, "archgate_registry_lookups_total{result=\"request_timeout\"}");
+    double n0 = series(t0, "archgate_registry_lookup_duration_seconds_count");
+    double le0 = series(t0, "archgate_registry_lookup_duration_seconds_bucket{le=\"0.05\"}");
+    CU_ASSERT(hit0 >= 0 && gave0 >= 0 && n0 >= 0 && le0 >= 0);
+    CU_ASSERT(series(t0, "archgate_registry_cache_entries") < 0);    /* no resolver: no gauge value */
+    mem_free(t0);
+
+    metrics_registry_lookup(RM_HIT, -1);
+    metrics_registry_lookup(RM_GAVE_UP, -1);
+    metrics_registry_lookup(RM_FETCHED, 0.02);
+    metrics_registry_lookup(RM_ERROR, 3.0);
+    metrics_registry_lookup(-1, 1);           /* ignored */
+    metrics_registry_lookup(RM_COUNT, 1);     /* ignored */
+    metrics_set_registry_cache_fn(fake_cache_size);
+    char *t1 = metrics_render(NULL, NULL, &len);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(t1);
+    CU_ASSERT_EQUAL(series(t1, "archgate_registry_lookups_total{result=\"hit\"}"), hit0 + 1);
+    CU_ASSERT_EQUAL(series(t1, "archgate_registry_lookups_total{result=\"request_timeout\"}"), gave0 + 1);
+    CU_ASSERT_EQUAL(series(t1, "archgate_registry_lookup_duration_seconds_count"), n0 + 2);
+    CU_ASSERT_EQUAL(series(t1, "archgate_registry_lookup_duration_seconds_bucket{le=\"0.05\"}"), le0 + 1);
+    CU_ASSERT_EQUAL(series(t1, "archgate_registry_cache_entries"), 42);
+    CU_ASSERT_PTR_NOT_NULL(strstr(t1, "# TYPE archgate_registry_lookup_duration_seconds histogram"));
+    metrics_set_registry_cache_fn(NULL);
+    mem_free(t1);
+}
+
+static const struct unit_test metrics_tests[] = {
+    { "lookups by result, the duration histogram, the cache-size gauge", test_registry_metrics },
+    { NULL, NULL },
+};
+static struct unit_suite metrics_suite = { "registry_metrics", NULL, NULL, metrics_tests, NULL };
+__attribute__((constructor)) static void register_metrics(void)
+{
+    unit_register(&metrics_suite);
 }
