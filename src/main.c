@@ -133,6 +133,7 @@ static int cmd_review(const struct config *cfg)
     }
     if (!registry_start(cfg, err, sizeof err)) {
         fprintf(stderr, "archgate review: registry: %s\n", err);
+        registry_stop();
         mem_free(body);
         snapshot_release(snap);
         return 1;
