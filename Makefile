@@ -28,10 +28,11 @@ CFLAGS_ALL = $(CSTD) $(OPT) $(WARN) -Isrc $(PKG_CFLAGS) -MMD -MP $(CFLAGS)
 SRC      := $(sort $(wildcard src/*.c src/*/*.c))
 LIB_SRC  := $(filter-out src/main.c,$(SRC))
 UNIT_SRC := $(sort $(wildcard tests/test_*.c)) tests/unit_main.c tests/testutil.c $(wildcard tests/kubefake.c)
-ITEST_SRC := $(sort $(wildcard tests/itest_*.c)) tests/itest_main.c tests/testutil.c $(wildcard tests/kubefake.c)
+ITEST_SRC := $(sort $(wildcard tests/itest_*.c)) tests/itest_main.c tests/testutil.c $(wildcard tests/kubefake.c) tests/regharness.c
 BENCH_SRC := tests/bench/bench_decide.c tests/testutil.c
 BENCH_KUBE_SRC := tests/bench/bench_kube.c tests/testutil.c tests/kubefake.c
 BENCH_REQ_SRC := tests/bench/bench_request.c tests/testutil.c
+BENCH_REG_SRC := tests/bench/bench_registry.c tests/testutil.c tests/regharness.c
 BENCH_KUBE_OBJ = $(patsubst %.c,$(B)/obj/%.o,$(BENCH_KUBE_SRC))
 
 B := build
@@ -41,6 +42,7 @@ UNIT_OBJ  := $(patsubst %.c,$(B)/obj/%.o,$(UNIT_SRC))
 ITEST_OBJ := $(patsubst %.c,$(B)/obj/%.o,$(ITEST_SRC))
 BENCH_OBJ := $(patsubst %.c,$(B)/obj/%.o,$(BENCH_SRC))
 BENCH_REQ_OBJ := $(patsubst %.c,$(B)/obj/%.o,$(BENCH_REQ_SRC))
+BENCH_REG_OBJ := $(patsubst %.c,$(B)/obj/%.o,$(BENCH_REG_SRC))
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 SAN_LIB_OBJ  := $(patsubst %.c,$(B)/san/%.o,$(LIB_SRC))
 SAN_UNIT_OBJ := $(patsubst %.c,$(B)/san/%.o,$(UNIT_SRC))
@@ -94,6 +96,10 @@ $(B)/bench_request: $(LIB_OBJ) $(BENCH_REQ_OBJ)
 	@echo "  LD      $@"
 	@$(CC) $(CFLAGS_ALL) -o $@ $^ $(TEST_LIBS) $(LDFLAGS)
 
+$(B)/bench_registry: $(LIB_OBJ) $(BENCH_REG_OBJ)
+	@echo "  LD      $@"
+	@$(CC) $(CFLAGS_ALL) -o $@ $^ $(TEST_LIBS) $(LDFLAGS)
+
 $(B)/fuzz_review: tests/fuzz/fuzz_review.c $(LIB_SRC)
 	@mkdir -p $(B)
 	@echo "  FUZZ    $@"
@@ -123,7 +129,7 @@ fuzz: deps
 # The README's test command. Each stage prints its own summary; the last line totals them.
 test: deps
 	@$(MAKE) --no-print-directory all $(B)/unit_tests $(B)/unit_tests_san $(B)/itest $(B)/fuzz_review \
-	    $(B)/fuzz_cluster $(B)/fuzz_patch $(B)/fuzz_watch
+	    $(B)/fuzz_cluster $(B)/fuzz_patch $(B)/fuzz_watch $(B)/fuzz_registry
 	@echo "=== the same build with clang (warning-free under -Werror)"
 	@$(MAKE) --no-print-directory B=$(B)/clang CC=$(CLANG) all $(B)/clang/unit_tests $(B)/clang/itest
 	@scripts/run-tests.sh
@@ -131,9 +137,10 @@ test: deps
 # Benchmarks print figures; they pass or fail nothing. BENCH_KUBE_SECONDS shortens the
 # live-cluster one (500 node events per second while reviews run).
 BENCH_KUBE_SECONDS ?= 60
-bench: deps $(B)/bench_decide $(B)/bench_request $(B)/bench_kube bench-memory
+bench: deps $(B)/bench_decide $(B)/bench_request $(B)/bench_kube $(B)/bench_registry bench-memory
 	$(B)/bench_decide
 	$(B)/bench_request
+	$(B)/bench_registry
 	$(B)/bench_kube $(BENCH_KUBE_SECONDS)
 
 # Memory at cluster scale (5,000 KubeVirt workers, 2,000 DataSources, 10,000 VMs), file and live

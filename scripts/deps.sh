@@ -3,7 +3,8 @@
 # As root: apt-get update, then apt-get install. Otherwise: print the exact command and fail.
 set -u
 PKGS="gcc make pkg-config libc6-dev libmicrohttpd-dev libcjson-dev libcunit1-dev libssl-dev \
-libcurl4-openssl-dev libgnutls28-dev libyaml-dev clang libclang-rt-dev openssl curl ca-certificates python3 python3-yaml"
+libcurl4-openssl-dev libgnutls28-dev libyaml-dev clang libclang-rt-dev openssl curl ca-certificates python3 python3-yaml \
+docker-registry apache2-utils"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' || missing="$missing $p"

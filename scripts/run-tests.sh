@@ -23,7 +23,7 @@ stage "integration tests (real binary over TLS)" "$B/itest"
 stage "manifests (python3)" python3 tests/test_manifests.py
 stage "Containerfile runtime packages" tests/test_containerfile.sh
 stage "the repository stands on its own" tests/test_selfcontained.sh
-stage "fuzzing the cluster loaders, JSON Patch and watch parser briefly" \
+stage "fuzzing the cluster loaders, JSON Patch, watch parser and registry parsers briefly" \
     env B="$B" FUZZ_BRIEF_SECONDS="${FUZZ_BRIEF_SECONDS:-15}" scripts/fuzz-brief.sh
 mkdir -p "$B/fuzz-corpus"
 if "$B/fuzz_review" -max_total_time="$FUZZ_SECONDS" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \

@@ -42,6 +42,14 @@ static const struct flag flags[] = {
     { "--image-catalog", FOR_SERVE | FOR_REVIEW, "FILE", "(none)", "JSON map of containerDisk images to architectures" },
     { "--multi-arch", FOR_SERVE | FOR_REVIEW, "auto|on|off", "auto", "multi-architecture boot images (auto: read HyperConverged)" },
     { "--unknown-image", FOR_SERVE | FOR_REVIEW, "allow|warn|deny", "warn", "answer for a VM whose image architecture is unknown" },
+    { "--registry-lookup", FOR_SERVE | FOR_REVIEW, "on|off", "on", "read containerDisk and registry-import architectures from the registry" },
+    { "--registry-timeout", FOR_SERVE | FOR_REVIEW, "DURATION", "1.5s", "longest a request waits for a registry lookup not in the cache" },
+    { "--registry-cache-size", FOR_SERVE | FOR_REVIEW, "N", "10000", "image references the registry cache keeps (least recently used out)" },
+    { "--registry-cache-ttl", FOR_SERVE | FOR_REVIEW, "DURATION", "1h", "how long a tag's architectures are kept (digests: while cached)" },
+    { "--registry-auth", FOR_SERVE | FOR_REVIEW, "FILE", "(none: anonymous)", "Docker config file (.dockerconfigjson) with registry credentials" },
+    { "--registry-ca", FOR_SERVE | FOR_REVIEW, "FILE", "(system store)", "CA certificates trusted for registries besides the system store, PEM" },
+    { "--registry-insecure", FOR_SERVE | FOR_REVIEW, "HOST[,HOST]", "(none)", "registries asked over plain HTTP" },
+    { "--registry-mirror", FOR_SERVE | FOR_REVIEW, "FROM=TO", "(none)", "ask registry TO instead of FROM (repeatable)" },
     { "--mutate", FOR_REVIEW, NULL, "off", "answer as /mutate instead of /validate" },
     { "--log-level", FOR_SERVE | FOR_REVIEW, "debug|info|warn|error", "info (review: warn)", "least severe level logged" },
     { "--log-format", FOR_SERVE | FOR_REVIEW, "text|json", "text", "log line format (stderr)" },
@@ -125,6 +133,43 @@ bool config_parse_size(const char *s, unsigned long long *out)
     return false;
 }
 
+/* A duration that may have a fraction: "1.5s", "250ms", "2" (seconds). */
+static bool parse_duration_frac_ms(const char *s, unsigned long long *out)
+{
+    unsigned long long whole = 0, frac = 0, scale = 1;
+    const char *p = s;
+    if (*p < '0' || *p > '9')
+        return false;
+    while (*p >= '0' && *p <= '9') {
+        if (whole > 1000000000ull)
+            return false;
+        whole = whole * 10 + (unsigned long long)(*p++ - '0');
+    }
+    if (*p == '.') {
+        p++;
+        if (*p < '0' || *p > '9')
+            return false;
+        while (*p >= '0' && *p <= '9') {
+            if (scale < 1000000ull) {
+                frac = frac * 10 + (unsigned long long)(*p - '0');
+                scale *= 10;
+            }
+            p++;
+        }
+    }
+    unsigned long long mult;
+    if (*p == '\0' || strcmp(p, "s") == 0)
+        mult = 1000;
+    else if (strcmp(p, "ms") == 0)
+        mult = 1;
+    else if (strcmp(p, "m") == 0)
+        mult = 60000;
+    else
+        return false;
+    *out = whole * mult + frac * mult / scale;
+    return true;
+}
+
 static bool parse_listen(const char *s, struct config *cfg)
 {
     const char *colon = strrchr(s, ':');
@@ -169,6 +214,10 @@ static void set_defaults(struct config *cfg)
     cfg->policy.unknown_image = UNKNOWN_IMAGE_WARN;
     cfg->log_level = LOG_INFO;
     cfg->log_format = LOG_TEXT;
+    cfg->registry_lookup = true;
+    cfg->registry_timeout_ms = 1500;
+    cfg->registry_cache_size = 10000;
+    cfg->registry_cache_ttl_ms = 3600000ull;
 }
 
 /* Apply one flag with its value (NULL for switches). */
@@ -253,6 +302,40 @@ static enum ag_result apply(struct config *cfg, const struct flag *f, const char
             cfg->policy.unknown_image = UNKNOWN_IMAGE_DENY;
         else
             return fail(err, errlen, "--unknown-image: want allow, warn or deny, got %s", v);
+    } else if (strcmp(name, "--registry-lookup") == 0) {
+        if (strcmp(v, "on") == 0)
+            cfg->registry_lookup = true;
+        else if (strcmp(v, "off") == 0)
+            cfg->registry_lookup = false;
+        else
+            return fail(err, errlen, "--registry-lookup: want on or off, got %s", v);
+    } else if (strcmp(name, "--registry-timeout") == 0) {
+        if (!parse_duration_frac_ms(v, &n) || n < 10 || n > 30000)
+            return fail(err, errlen, "--registry-timeout: want a duration from 10ms to 30s (e.g. 1.5s), got %s", v);
+        cfg->registry_timeout_ms = (unsigned)n;
+    } else if (strcmp(name, "--registry-cache-size") == 0) {
+        const char *rest;
+        if (!parse_u64(v, &n, &rest) || *rest || n < 1 || n > 10000000)
+            return fail(err, errlen, "--registry-cache-size: want a number from 1 to 10000000, got %s", v);
+        cfg->registry_cache_size = (size_t)n;
+    } else if (strcmp(name, "--registry-cache-ttl") == 0) {
+        if (!config_parse_duration_ms(v, &n) || n < 1000 || n > 7 * 86400000ull)
+            return fail(err, errlen, "--registry-cache-ttl: want a duration from 1s to 168h, got %s", v);
+        cfg->registry_cache_ttl_ms = n;
+    } else if (strcmp(name, "--registry-auth") == 0) {
+        cfg->registry_auth = v;
+    } else if (strcmp(name, "--registry-ca") == 0) {
+        cfg->registry_ca = v;
+    } else if (strcmp(name, "--registry-insecure") == 0) {
+        if (!*v || strpbrk(v, " /"))
+            return fail(err, errlen, "--registry-insecure: want HOST[:PORT][,HOST...], got %s", v);
+        cfg->registry_insecure = v;
+    } else if (strcmp(name, "--registry-mirror") == 0) {
+        if (cfg->nregistry_mirrors >= REGISTRY_MIRRORS_MAX)
+            return fail(err, errlen, "--registry-mirror: at most %d", REGISTRY_MIRRORS_MAX);
+        if (!registry_mirror_parse(v, &cfg->registry_mirrors[cfg->nregistry_mirrors]))
+            return fail(err, errlen, "--registry-mirror: want FROM=TO (registry hosts), got %s", v);
+        cfg->nregistry_mirrors++;
     } else if (strcmp(name, "--mutate") == 0) {
         cfg->mutate = true;
     } else if (strcmp(name, "--log-level") == 0) {
@@ -400,6 +483,15 @@ void config_print(const struct config *cfg, FILE *out)
     fprintf(out, "image-catalog         %s\n", cfg->image_catalog ? cfg->image_catalog : "(none)");
     fprintf(out, "multi-arch            %s\n", multi_arch_name(cfg->policy.multi_arch));
     fprintf(out, "unknown-image         %s\n", unknown_image_name(cfg->policy.unknown_image));
+    fprintf(out, "registry-lookup       %s\n", cfg->registry_lookup ? "on" : "off");
+    fprintf(out, "registry-timeout      %ums\n", cfg->registry_timeout_ms);
+    fprintf(out, "registry-cache-size   %zu\n", cfg->registry_cache_size);
+    fprintf(out, "registry-cache-ttl    %llums\n", cfg->registry_cache_ttl_ms);
+    fprintf(out, "registry-auth         %s\n", cfg->registry_auth ? cfg->registry_auth : "(none)");
+    fprintf(out, "registry-ca           %s\n", cfg->registry_ca ? cfg->registry_ca : "(none)");
+    fprintf(out, "registry-insecure     %s\n", cfg->registry_insecure ? cfg->registry_insecure : "(none)");
+    for (size_t i = 0; i < cfg->nregistry_mirrors; i++)
+        fprintf(out, "registry-mirror       %s=%s\n", cfg->registry_mirrors[i].from, cfg->registry_mirrors[i].to);
     fprintf(out, "log-level             %s\n", levels[cfg->log_level]);
     fprintf(out, "log-format            %s\n", cfg->log_format == LOG_JSON ? "json" : "text");
 }

@@ -8,6 +8,7 @@
 #include "decide.h"
 #include "log.h"
 #include "result.h"
+#include "registry/client.h"
 
 enum command { CMD_NONE = 0, CMD_SERVE, CMD_REVIEW, CMD_VERSION, CMD_HELP };
 
@@ -37,6 +38,17 @@ struct config {
     unsigned max_staleness_ms;      /* a watch failing longer makes the view stale, default 2 min */
     const char *image_catalog;      /* file, NULL: none */
     struct policy policy;
+
+    /* registry lookups of containerDisk images and registry imports (serve and review) */
+    bool registry_lookup;           /* --registry-lookup on|off, default on */
+    unsigned registry_timeout_ms;   /* a request waits at most this long, default 1500 */
+    size_t registry_cache_size;     /* references, default 10000 */
+    unsigned long long registry_cache_ttl_ms;   /* tags, default 1 h */
+    const char *registry_auth;      /* Docker config file, NULL: anonymous */
+    const char *registry_ca;        /* extra CA bundle, NULL: system store only */
+    const char *registry_insecure;  /* "host[,host]" over plain HTTP, NULL: none */
+    struct registry_mirror registry_mirrors[REGISTRY_MIRRORS_MAX];
+    size_t nregistry_mirrors;
 
     /* review */
     bool mutate;

@@ -270,6 +270,8 @@ static enum ag_result image_archs(struct ctx *c)
             const struct vm_image *im = &vm->images[k];
             archset set = 0;
             const char *what = NULL;
+            const struct image_resolution *res = c->in->resolved ? &c->in->resolved[k] : NULL;
+            const char *src = NULL;     /* the registry said it (after the catalog) */
             switch (im->kind) {
             case IMG_DATASOURCE:
                 set = datasource_archs(c->s, snapshot_find_datasource(c->s, im->ns, im->name));
@@ -277,6 +279,8 @@ static enum ag_result image_archs(struct ctx *c)
                 break;
             case IMG_REGISTRY:
                 set = arch_bit(arch_parse(im->arch_str));
+                if (!set && !im->arch_str && res && res->archs)
+                    set = res->archs, src = res->source;
                 what = "registry image";
                 break;
             case IMG_PVC: {
@@ -287,6 +291,8 @@ static enum ag_result image_archs(struct ctx *c)
             }
             case IMG_CONTAINERDISK:
                 set = im->name ? snapshot_catalog_lookup(c->s, im->name) : 0;
+                if (!set && res && res->archs)
+                    set = res->archs, src = res->source;
                 what = "containerDisk image";
                 break;
             }
@@ -304,7 +310,10 @@ static enum ag_result image_archs(struct ctx *c)
                 continue;
             }
             const char *fmt = arch_set_format(set, abuf, sizeof abuf);
-            const char *desc = (im->kind == IMG_DATASOURCE || im->kind == IMG_PVC)
+            const char *desc = src
+                ? pool_printf(c->pool, "%s %s (%s: %s)", im->kind == IMG_CONTAINERDISK ? "containerDisk" : what,
+                              im->name, src, fmt)
+                : (im->kind == IMG_DATASOURCE || im->kind == IMG_PVC)
                 ? pool_printf(c->pool, "%s %s/%s (%s)", what, im->ns ? im->ns : "", im->name, fmt)
                 : pool_printf(c->pool, "%s %s (%s)", what, im->name, fmt);
             if (!desc)
@@ -463,17 +472,24 @@ static enum ag_result validate(struct ctx *c)
             note(&c->rc_warn, RC_UNKNOWN_IMAGE);
             r = add_warning(c, pool_strdup(c->pool, "the boot image architecture is unknown; "
                                            "the VM may be scheduled on a node that cannot boot it"));
+            for (size_t k = 0; r == AG_OK && c->in->resolved && k < vm->nimages; k++)
+                if (c->in->resolved[k].why && !c->in->resolved[k].archs)
+                    r = add_warning(c, c->in->resolved[k].why);     /* why the registry did not say */
             break;
         case UNKNOWN_IMAGE_DENY: {
             const char *which = c->unknown ? sb_done(c->unknown) : "";
             if (!which)
                 return AG_ENOMEM;
+            const char *why = NULL;     /* the registry's reason, for the first image it did not answer */
+            for (size_t k = 0; !why && c->in->resolved && k < vm->nimages; k++)
+                if (c->in->resolved[k].why && !c->in->resolved[k].archs)
+                    why = c->in->resolved[k].why;
             note(&c->rc_cause, RC_UNKNOWN_IMAGE);
             r = add_cause(c, field(c, "volumes"),
                           pool_printf(c->pool, "the boot image architecture is unknown (%s) and unknown images are "
-                                      "refused; label the DataSource or PVC with %s or set %s.architecture",
+                                      "refused; label the DataSource or PVC with %s or set %s.architecture%s%s",
                                       *which ? which : "no disk names a known image source",
-                                      LABEL_IMAGE_ARCH, c->spec));
+                                      LABEL_IMAGE_ARCH, c->spec, why ? "; " : "", why ? why : ""));
             break;
         }
         case UNKNOWN_IMAGE_ALLOW:

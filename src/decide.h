@@ -23,6 +23,15 @@ struct policy {
 
 enum operation { OP_CREATE, OP_UPDATE, OP_DELETE, OP_CONNECT, OP_OTHER };
 
+/* What a source outside the snapshot (the registry) says of one of the VM's images: its
+ * architectures with the words that name the source in messages, or why it is unknown. The
+ * request path fills these before deciding; decide only reads them. */
+struct image_resolution {
+    archset archs;                  /* 0: unknown */
+    const char *source;             /* "registry index", "registry manifest" (archs != 0) */
+    const char *why;                /* archs == 0: why, for the warning; NULL: nothing to say */
+};
+
 /* What the review says, already decoded. */
 struct decide_input {
     bool mutate;                    /* /mutate (true) or /validate */
@@ -34,6 +43,8 @@ struct decide_input {
     const char *resource;           /* request.resource.resource ("virtualmachines"), for status.details.kind */
     const char *group;              /* request.kind.group */
     unsigned stale_seconds;         /* > 0: the cluster view is this many seconds old (a watch keeps failing) */
+    const struct image_resolution *resolved;   /* NULL, or one per vm->images entry: read after
+                                                  the annotation and the catalog */
 };
 
 /* Why the answer is what it is: metrics label and log word. */

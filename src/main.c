@@ -14,6 +14,8 @@
 #include "log.h"
 #include "mem.h"
 #include "metrics.h"
+#include "registry/auth.h"
+#include "registry/resolver.h"
 #include "source_file.h"
 #include "source_kube.h"
 #include "tlsfiles.h"
@@ -80,6 +82,37 @@ static enum ag_result load_once(const struct config *cfg, struct snapshot **snap
     return r;
 }
 
+/* The registry resolver as the --registry-* flags say (nothing with --registry-lookup off). */
+static struct registry_creds *registry_creds;
+static bool registry_start(const struct config *cfg, char *err, size_t errlen)
+{
+    if (!cfg->registry_lookup)
+        return true;
+    /* A missing file is anonymous access: the manifests mount an optional Secret there. */
+    if (cfg->registry_auth && access(cfg->registry_auth, F_OK) != 0 && errno == ENOENT)
+        log_warn("--registry-auth %s does not exist: registries are asked anonymously", cfg->registry_auth);
+    else if (cfg->registry_auth && registry_creds_load(cfg->registry_auth, &registry_creds, err, errlen) != AG_OK)
+        return false;
+    else if (registry_creds)
+        log_info("registry credentials for %zu registries from %s", registry_creds_count(registry_creds),
+                 cfg->registry_auth);
+    struct registry_resolver_opts o = {
+        .client = { .ca_file = cfg->registry_ca, .insecure = cfg->registry_insecure,
+                    .mirrors = cfg->registry_mirrors, .nmirrors = cfg->nregistry_mirrors,
+                    .creds = registry_creds },
+        .cache_size = cfg->registry_cache_size, .ttl_ms = cfg->registry_cache_ttl_ms,
+        .timeout_ms = cfg->registry_timeout_ms,
+    };
+    return registry_resolver_start(&o, err, errlen) == AG_OK;
+}
+
+static void registry_stop(void)
+{
+    registry_resolver_stop();
+    registry_creds_free(registry_creds);
+    registry_creds = NULL;
+}
+
 static int cmd_review(const struct config *cfg)
 {
     char err[1024] = "";
@@ -98,8 +131,16 @@ static int cmd_review(const struct config *cfg)
         snapshot_release(snap);
         return 2;
     }
+    if (!registry_start(cfg, err, sizeof err)) {
+        fprintf(stderr, "archgate review: registry: %s\n", err);
+        registry_stop();
+        mem_free(body);
+        snapshot_release(snap);
+        return 1;
+    }
     struct webhook_result res;
     webhook_handle(body, len, cfg->mutate, snap, &cfg->policy, 0, &res);
+    registry_stop();
     int rc;
     if (res.http_status == 200 && res.body) {
         fwrite(res.body, 1, res.body_len, stdout);
@@ -176,6 +217,16 @@ static int cmd_serve(const struct config *cfg)
             fprintf(stdout, "configuration invalid: cluster state: %s\n", err);
             goto out;
         }
+        if (cfg->registry_lookup && cfg->registry_auth && access(cfg->registry_auth, F_OK) == 0) {
+            struct registry_creds *rc_creds = NULL;
+            if (registry_creds_load(cfg->registry_auth, &rc_creds, err, sizeof err) != AG_OK) {
+                log_error("registry: %s", err);
+                fprintf(stdout, "configuration invalid: registry credentials: %s\n", err);
+                goto out;
+            }
+            fprintf(stdout, "registry credentials: %zu registries\n", registry_creds_count(rc_creds));
+            registry_creds_free(rc_creds);
+        }
         config_print(cfg, stdout);
         fprintf(stdout, "certificate: valid for %ld more days\n", days);
         describe_snapshot(snap, stdout);
@@ -218,6 +269,10 @@ static int cmd_serve(const struct config *cfg)
             }
             source = SOURCE_FILE;
         }
+    }
+    if (!registry_start(cfg, err, sizeof err)) {
+        log_error("registry: %s", err);
+        goto out;
     }
     if (http_start(cfg, err, sizeof err) != AG_OK) {
         log_error("%s", err);
@@ -284,6 +339,7 @@ out:
         source_file_watch_stop();
     else if (source == SOURCE_KUBE)
         source_kube_stop();
+    registry_stop();
     kube_config_free(&kc);
     snapshot_publish(NULL);
     snapshot_release(snap);

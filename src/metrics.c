@@ -57,6 +57,33 @@ struct kube_slot {
 static struct kube_slot kube_slots[METRICS_KUBE_SLOTS];
 
 static atomic_ullong reasons[EP_COUNT][VC_COUNT][RC_COUNT];
+
+/* Registry lookups: counts by result, the fetch-duration histogram, the cache-size source. */
+static const double reg_buckets[] = { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 1.5, 2.5, 5, 10 };
+#define NREG_BUCKETS (sizeof reg_buckets / sizeof reg_buckets[0])
+static atomic_ullong reg_lookups[RM_COUNT];
+static atomic_ullong reg_bucket[NREG_BUCKETS + 1];
+static atomic_ullong reg_sum_ns;
+static _Atomic(size_t (*)(void)) reg_cache_fn;
+
+void metrics_registry_lookup(int m, double seconds)
+{
+    if (m < 0 || m >= RM_COUNT)
+        return;
+    atomic_fetch_add_explicit(&reg_lookups[m], 1, memory_order_relaxed);
+    if (seconds < 0)
+        return;
+    size_t b = 0;
+    while (b < NREG_BUCKETS && seconds > reg_buckets[b])
+        b++;
+    atomic_fetch_add_explicit(&reg_bucket[b], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&reg_sum_ns, (unsigned long long)(seconds * 1e9), memory_order_relaxed);
+}
+
+void metrics_set_registry_cache_fn(size_t (*fn)(void))
+{
+    atomic_store(&reg_cache_fn, fn);
+}
 static _Atomic(unsigned (*)(void)) stale_fn;
 
 void metrics_reason(enum endpoint ep, enum verdict_class cls, enum reason_class reason)
@@ -310,6 +337,38 @@ static void render_kube(struct out *o)
     }
 }
 
+static void render_registry(struct out *o)
+{
+    static const char *const names[RM_COUNT] = {
+        [RM_HIT] = "hit", [RM_FETCHED] = "fetched", [RM_NOT_FOUND] = "not_found",
+        [RM_UNAUTHORIZED] = "unauthorized", [RM_TIMEOUT] = "timeout", [RM_ERROR] = "error",
+        [RM_GAVE_UP] = "request_timeout",
+    };
+    size_t (*fn)(void) = atomic_load(&reg_cache_fn);
+    family(o, "archgate_registry_lookups_total", "counter",
+           "Image architecture lookups by result (hit: from the cache; request_timeout: an admission "
+           "stopped waiting at --registry-timeout).");
+    for (int m = 0; m < RM_COUNT; m++)
+        out_printf(o, "archgate_registry_lookups_total{result=\"%s\"} %llu\n", names[m],
+                   atomic_load_explicit(&reg_lookups[m], memory_order_relaxed));
+    family(o, "archgate_registry_lookup_duration_seconds", "histogram",
+           "Time of one registry lookup (manifest, token and config requests together).");
+    unsigned long long cum = 0;
+    for (size_t b = 0; b <= NREG_BUCKETS; b++) {
+        cum += atomic_load_explicit(&reg_bucket[b], memory_order_relaxed);
+        if (b < NREG_BUCKETS)
+            out_printf(o, "archgate_registry_lookup_duration_seconds_bucket{le=\"%g\"} %llu\n", reg_buckets[b], cum);
+        else
+            out_printf(o, "archgate_registry_lookup_duration_seconds_bucket{le=\"+Inf\"} %llu\n", cum);
+    }
+    out_printf(o, "archgate_registry_lookup_duration_seconds_sum %.9g\n",
+               (double)atomic_load_explicit(&reg_sum_ns, memory_order_relaxed) / 1e9);
+    out_printf(o, "archgate_registry_lookup_duration_seconds_count %llu\n", cum);
+    family(o, "archgate_registry_cache_entries", "gauge", "References in the registry cache.");
+    if (fn)
+        out_printf(o, "archgate_registry_cache_entries %zu\n", fn());
+}
+
 char *metrics_render(const struct snapshot *snap, const struct policy *policy, size_t *len)
 {
     struct out o = { .buf = mem_malloc(16384), .len = 0, .cap = 16384, .failed = false };
@@ -384,6 +443,7 @@ char *metrics_render(const struct snapshot *snap, const struct policy *policy, s
 
     render_cluster(&o, snap, policy);
     render_kube(&o);
+    render_registry(&o);
 
     family(&o, "archgate_build_info", "gauge", "Build information; the value is always 1.");
     out_printf(&o, "archgate_build_info{version=\"%s\"} 1\n", ARCHGATE_VERSION);

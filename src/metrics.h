@@ -44,6 +44,15 @@ void metrics_kube_kind(unsigned slot, const char *resource, const char *version)
 void metrics_kube_count(unsigned slot, enum kube_counter c);
 unsigned long long metrics_kube_value(unsigned slot, enum kube_counter c);
 
+/* Registry lookups (src/registry/resolver.c): a cache hit, a fetch by its result (the same order
+ * as enum registry_status after RM_FETCHED), a request that stopped waiting at its deadline.
+ * seconds >= 0 feeds the lookup-duration histogram (fetches). */
+enum registry_metric { RM_HIT = 0, RM_FETCHED, RM_NOT_FOUND, RM_UNAUTHORIZED, RM_TIMEOUT, RM_ERROR, RM_GAVE_UP,
+                       RM_COUNT };
+void metrics_registry_lookup(int m, double seconds);
+/* Where the cache-size gauge comes from (NULL: no registry lookups, not rendered). */
+void metrics_set_registry_cache_fn(size_t (*fn)(void));
+
 /* The exposition text, mem_malloc'd (caller mem_free's), NULL on allocation failure. `snap`
  * (may be NULL) and `policy` feed the cluster gauges. */
 char *metrics_render(const struct snapshot *snap, const struct policy *policy, size_t *len);

@@ -11,6 +11,7 @@
 #include "vm.h"
 #include "mem.h"
 #include "pool.h"
+#include "registry/resolver.h"
 
 #define WEBHOOK_POOL_CHUNK (32 * 1024)
 #define WEBHOOK_ERR_MAX 512
@@ -228,6 +229,8 @@ static void handle(const char *body, size_t len, bool mutate, const struct snaps
             in.vm = &facts;
             if (rq.op == OP_UPDATE)
                 in.unchanged = rq.old_object && vm_inputs_equal(rq.old_object, rq.object, is_vmi);
+            if (!in.unchanged)     /* the registry's answers, waited for at most --registry-timeout */
+                in.resolved = registry_resolve_vm(&facts, snap, pool);
         }
     }
     if (!have_verdict) {

@@ -292,7 +292,8 @@ class TestDeployment(unittest.TestCase):
         self.assertEqual(CONTAINER["args"], [
             "serve", "--in-cluster",
             "--tls-cert", "/etc/archgate/tls/tls.crt", "--tls-key", "/etc/archgate/tls/tls.key",
-            "--shutdown-delay", "10s", "--shutdown-grace", "10s", "--log-format", "json"])
+            "--shutdown-delay", "10s", "--shutdown-grace", "10s", "--log-format", "json",
+            "--registry-auth", "/etc/archgate/registry/config.json"])
 
     def test_args_are_flags_the_binary_knows(self):
         binary = os.path.join(ROOT, "build", "archgate")
@@ -361,6 +362,21 @@ class TestDeployment(unittest.TestCase):
         self.assertEqual(mode & 0o007, 0, "the key is not world-readable")
         if not mode & 0o004:
             self.assertIn("fsGroup", POD["securityContext"], "group-readable only: fsGroup needed")
+
+
+    def test_optional_registry_pull_secret(self):
+        vols = {v["name"]: v for v in POD["volumes"]}
+        mounts = {m["name"]: m for m in CONTAINER["volumeMounts"]}
+        auth = [n for n, v in vols.items() if v.get("secret", {}).get("secretName") == "archgate-registry-auth"]
+        self.assertEqual(len(auth), 1)
+        sec = vols[auth[0]]["secret"]
+        self.assertIs(sec.get("optional"), True, "archgate starts without the Secret (anonymous lookups)")
+        self.assertEqual(sec["items"], [{"key": ".dockerconfigjson", "path": "config.json"}])
+        self.assertEqual(sec.get("defaultMode", 0o644) & 0o007, 0)
+        m = mounts[auth[0]]
+        self.assertIs(m["readOnly"], True)
+        args = CONTAINER["args"]
+        self.assertEqual(args[args.index("--registry-auth") + 1], m["mountPath"] + "/config.json")
 
 
 class TestServicesAndPdb(unittest.TestCase):
