@@ -273,54 +273,67 @@ static bool wants_registry(const struct vm_image *im, const struct snapshot *s)
     return false;
 }
 
-const struct image_resolution *registry_resolve_vm(const struct vm_facts *vm, const struct snapshot *s,
-                                                   struct pool *pool)
+struct registry_result *registry_resolve_list(const char *const *names, size_t n, struct pool *pool)
 {
     struct resolver *r = R;
-    if (!r || !vm || vm->annot_archs || vm->nimages == 0)
+    if (!r || n == 0)
         return NULL;
-    size_t n = 0;
-    for (size_t k = 0; k < vm->nimages; k++)
-        n += wants_registry(&vm->images[k], s);
-    if (n == 0)
-        return NULL;
-    struct image_resolution *res = pool_zalloc(pool, vm->nimages * sizeof *res);
-    struct registry_result *rr = pool_zalloc(pool, vm->nimages * sizeof *rr);
-    char (*keys)[KEY_MAX] = pool_alloc(pool, vm->nimages * sizeof *keys);
-    struct registry_ref *refs = pool_alloc(pool, vm->nimages * sizeof *refs);
-    bool *wait = pool_zalloc(pool, vm->nimages * sizeof *wait);
-    bool *asked = pool_zalloc(pool, vm->nimages * sizeof *asked);
-    if (!res || !rr || !keys || !refs || !wait || !asked)
+    struct registry_result *rr = pool_zalloc(pool, n * sizeof *rr);
+    char (*keys)[KEY_MAX] = pool_alloc(pool, n * sizeof *keys);
+    struct registry_ref *refs = pool_alloc(pool, n * sizeof *refs);
+    bool *wait = pool_zalloc(pool, n * sizeof *wait);
+    if (!rr || !keys || !refs || !wait)
         return NULL;
     uint64_t deadline = registry_now_ms() + r->o.timeout_ms;
     /* every lookup starts before any is waited for: they run side by side */
-    for (size_t k = 0; k < vm->nimages; k++) {
-        const struct vm_image *im = &vm->images[k];
-        if (!wants_registry(im, s))
-            continue;
-        asked[k] = true;
+    for (size_t k = 0; k < n; k++) {
         char err[128];
-        if (!registry_ref_parse(im->name, &refs[k], err, sizeof err)
+        if (!names[k] || !registry_ref_parse(names[k], &refs[k], err, sizeof err)
             || !registry_ref_format(&refs[k], keys[k], sizeof keys[k])) {
             rr[k].status = REG_ERROR;
-            snprintf(rr[k].why, sizeof rr[k].why, "not an image reference (%s)", err);
+            snprintf(rr[k].why, sizeof rr[k].why, "not an image reference (%s)", names[k] ? err : "none");
             continue;
         }
         wait[k] = begin(r, &refs[k], keys[k], &rr[k], NULL);
     }
-    for (size_t k = 0; k < vm->nimages; k++) {
+    for (size_t k = 0; k < n; k++) {
         if (wait[k] && !registry_cache_wait(r->cache, keys[k], deadline, &rr[k])) {
             timed_out(r, &refs[k], &rr[k]);
             metrics_registry_lookup(RM_GAVE_UP, -1);   /* a request that stopped waiting */
         }
-        if (!asked[k])
-            continue;
-        if (rr[k].status == REG_OK) {
-            res[k].archs = rr[k].archs;
-            res[k].source = rr[k].from_index ? "registry index" : "registry manifest";
+    }
+    return rr;
+}
+
+const struct image_resolution *registry_resolve_vm(const struct vm_facts *vm, const struct snapshot *s,
+                                                   struct pool *pool)
+{
+    if (!R || !vm || vm->annot_archs || vm->nimages == 0)
+        return NULL;
+    const char **names = pool_zalloc(pool, vm->nimages * sizeof *names);
+    size_t *at = pool_alloc(pool, vm->nimages * sizeof *at);
+    if (!names || !at)
+        return NULL;
+    size_t n = 0;
+    for (size_t k = 0; k < vm->nimages; k++)
+        if (wants_registry(&vm->images[k], s)) {
+            at[n] = k;
+            names[n++] = vm->images[k].name;
+        }
+    if (n == 0)
+        return NULL;
+    struct image_resolution *res = pool_zalloc(pool, vm->nimages * sizeof *res);
+    struct registry_result *rr = registry_resolve_list(names, n, pool);
+    if (!res || !rr)
+        return NULL;
+    for (size_t j = 0; j < n; j++) {
+        size_t k = at[j];
+        if (rr[j].status == REG_OK) {
+            res[k].archs = rr[j].archs;
+            res[k].source = rr[j].from_index ? "registry index" : "registry manifest";
         } else {
             res[k].why = pool_printf(pool, "%s %s: %s", vm->images[k].kind == IMG_CONTAINERDISK ? "containerDisk"
-                                     : "registry image", vm->images[k].name, rr[k].why);
+                                     : "registry image", vm->images[k].name, rr[j].why);
         }
     }
     return res;

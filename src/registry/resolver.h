@@ -38,6 +38,11 @@ bool registry_resolver_running(void);
 const struct image_resolution *registry_resolve_vm(const struct vm_facts *vm, const struct snapshot *s,
                                                    struct pool *pool);
 
+/* Several references ("docker://" prefix allowed), one deadline for all, the lookups side by
+ * side: n results in the pool, or NULL when the resolver is not running (or the pool runs dry).
+ * For the HyperConverged review's golden-image sources. */
+struct registry_result *registry_resolve_list(const char *const *names, size_t n, struct pool *pool);
+
 /* One reference, waiting until deadline_ms (CLOCK_MONOTONIC): for tests and benchmarks. *hit
  * (optional) says it was answered from the cache. */
 void registry_resolve_one(const char *image, uint64_t deadline_ms, struct registry_result *out, bool *hit);
