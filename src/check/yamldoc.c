@@ -399,7 +399,10 @@ static enum ag_result parse_yaml(const char *buf, size_t len, const struct yamld
                 break;
             }
             yaml_mark_t m = parser.problem_mark;
-            if (parser.context)
+            if (m.index < len && buf[m.index] == '\t' && parser.problem && strstr(parser.problem, "cannot start"))
+                snprintf(err, errlen, "line %zu, column %zu: a tab character (YAML indents with spaces only)",
+                         m.line + 1, m.column + 1);
+            else if (parser.context)
                 snprintf(err, errlen, "line %zu, column %zu: %s %s", m.line + 1, m.column + 1,
                          parser.problem ? parser.problem : "syntax error", parser.context);
             else
