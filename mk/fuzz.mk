@@ -2,13 +2,14 @@
 #   build/fuzz_cluster  cluster-state object loaders (tests/fuzz/fuzz_cluster.c, seeds corpus-cluster/)
 #   build/fuzz_patch    JSON Patch builder, pointer escaping, base64 (fuzz_patch.c, corpus-patch/)
 #   build/fuzz_watch    watch-stream lines into the live-cluster store (fuzz_watch.c, corpus-watch/)
+#   build/fuzz_yaml     manifest text (YAML/JSON) into documents for archgate check (fuzz_yaml.c, corpus-yaml/)
 #
 #   make fuzz-all       every target (fuzz_review too) for $(FUZZ_LONG_SECONDS) s each, one at a
 #                       time; new inputs go to build/fuzz-corpus*/, never to tests/fuzz/
-#   make fuzz-brief     the three targets above for $(FUZZ_BRIEF_SECONDS) s each (scripts/fuzz-brief.sh)
+#   make fuzz-brief     the four targets above for $(FUZZ_BRIEF_SECONDS) s each (scripts/fuzz-brief.sh)
 
 FUZZ_BRIEF_SECONDS ?= 15
-FUZZ_EXTRA_BINS := $(B)/fuzz_cluster $(B)/fuzz_patch $(B)/fuzz_watch
+FUZZ_EXTRA_BINS := $(B)/fuzz_cluster $(B)/fuzz_patch $(B)/fuzz_watch $(B)/fuzz_yaml
 FUZZ_ALL_BINS := $(B)/fuzz_review $(FUZZ_EXTRA_BINS)
 # libFuzzer options shared by every run (as fuzz-run uses for fuzz_review)
 FUZZ_RUN_OPTS := -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
@@ -30,11 +31,16 @@ $(B)/fuzz_watch: tests/fuzz/fuzz_watch.c $(LIB_SRC)
 	@echo "  FUZZ    $@"
 	@$(CLANG) $(FUZZ_FLAGS) -o $@ $^ $(PKG_LIBS)
 
+$(B)/fuzz_yaml: tests/fuzz/fuzz_yaml.c $(LIB_SRC)
+	@mkdir -p $(B)
+	@echo "  FUZZ    $@"
+	@$(CLANG) $(FUZZ_FLAGS) -o $@ $^ $(PKG_LIBS)
+
 # One target after another (a crash in one does not stop the others; the run fails at the end).
 fuzz-all: $(FUZZ_ALL_BINS)
 	@failed=""; \
 	$(MAKE) --no-print-directory fuzz-run FUZZ_SECONDS=$(FUZZ_LONG_SECONDS) || failed="$$failed review"; \
-	for t in cluster patch watch; do \
+	for t in cluster patch watch yaml; do \
 	    mkdir -p $(B)/fuzz-corpus-$$t; \
 	    case $$t in patch) len=4096;; *) len=65536;; esac; \
 	    echo "$(B)/fuzz_$$t for $(FUZZ_LONG_SECONDS) s"; \

@@ -10,6 +10,7 @@
 #include "unit.h"
 #include "testutil.h"
 #include "check/check.h"
+#include "config.h"
 #include "mem.h"
 
 #define FX "tests/fixtures/check/"
@@ -321,7 +322,61 @@ static void test_unusable(void)
     done(&o);
 }
 
+static void test_flags(void)
+{
+    struct config c;
+    char err[256];
+    char *ok[] = { "archgate", "check", "-f", "a.yaml", "--filename=dir", "-f", "-", "-o", "json", "--mutate",
+                   "--multi-arch", "on", "--unknown-image", "deny", "--image-catalog", "cat.json",
+                   "--kubeconfig", "kc", "--max-file", "1MiB", NULL };
+    CU_ASSERT_EQUAL_FATAL(config_parse(20, ok, &c, err, sizeof err), AG_OK);
+    CU_ASSERT_EQUAL(c.cmd, CMD_CHECK);
+    CU_ASSERT_EQUAL(c.ncheck_inputs, 3);
+    CU_ASSERT_STRING_EQUAL(c.check_inputs[1], "dir");
+    CU_ASSERT_STRING_EQUAL(c.check_inputs[2], "-");
+    CU_ASSERT_TRUE(c.check_json);
+    CU_ASSERT_TRUE(c.mutate);
+    CU_ASSERT_EQUAL(c.policy.multi_arch, MULTI_ARCH_ON);
+    CU_ASSERT_EQUAL(c.policy.unknown_image, UNKNOWN_IMAGE_DENY);
+    CU_ASSERT_EQUAL(c.check_max_file, 1024 * 1024);
+    CU_ASSERT_EQUAL(c.log_level, LOG_WARN);
+    char *deflt[] = { "archgate", "check", "-f", "x", NULL };
+    CU_ASSERT_EQUAL_FATAL(config_parse(4, deflt, &c, err, sizeof err), AG_OK);
+    CU_ASSERT_FALSE(c.check_json);
+    CU_ASSERT_EQUAL(c.check_max_file, CHECK_MAX_FILE_DEFAULT);
+    static const struct { const char *a[6]; const char *want; } bad[] = {
+        { { "-o", "yaml" }, "-o: want text or json, got yaml" },
+        { { "-f" }, "-f: needs a value" },
+        { { "-f", "" }, "-f: empty file name" },
+        { { "-f", "x", "--max-file", "lots" }, "--max-file: want a size" },
+        { { "-f", "x", "--listen", "1:2" }, "--listen: not a flag of check" },
+        { { "-f", "x", "--max-body", "1MiB" }, "--max-body: not a flag of check" },
+        { { "--cluster-state", "d" }, "give the manifests with -f" },
+        { { "-f", "x", "--cluster-state", "d", "--kubeconfig", "k" }, "choose one source" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char *argv[8] = { "archgate", "check" };
+        int n = 2;
+        for (int j = 0; j < 6 && bad[i].a[j]; j++)
+            argv[n++] = (char *)bad[i].a[j];
+        err[0] = '\0';
+        CASE_ASSERT(config_parse(n, argv, &c, err, sizeof err) == AG_EINVAL, i, bad[i].want);
+        CASE_ASSERT(strstr(err, bad[i].want) != NULL, i, bad[i].want);
+    }
+    /* more -f than the table holds */
+    static char *many[2 + 2 * (CONFIG_MAX_CHECK_INPUTS + 1) + 1];
+    many[0] = "archgate";
+    many[1] = "check";
+    for (int i = 0; i <= CONFIG_MAX_CHECK_INPUTS; i++) {
+        many[2 + 2 * i] = "-f";
+        many[3 + 2 * i] = "x";
+    }
+    CU_ASSERT_EQUAL(config_parse(2 + 2 * (CONFIG_MAX_CHECK_INPUTS + 1), many, &c, err, sizeof err), AG_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "more than 256 inputs"));
+}
+
 UNIT_SUITE("check", setup, teardown,
+           { "flags of check", test_flags },
            { "the sample VMs: verdicts, kubectl-style text, exit codes", test_samples },
            { "a multi-document file: objects, skipped kinds, positions", test_multi_document },
            { "List objects in YAML and JSON", test_lists },

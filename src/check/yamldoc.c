@@ -302,10 +302,14 @@ static enum ag_result on_scalar(struct builder *b, const yaml_event_t *ev)
             else if (k && cJSON_IsNumber(k)) {
                 char num[64];
                 double d = k->valuedouble;
-                if (d == (double)(long long)d && d > -9e18 && d < 9e18)
+                if (d > -9e18 && d < 9e18 && d == (double)(long long)d)
                     snprintf(num, sizeof num, "%lld", (long long)d);
-                else
-                    snprintf(num, sizeof num, "%.17g", d);
+                else    /* the shortest text that reads back the same, as Go's 'g', -1 */
+                    for (int prec = 1; prec <= 17; prec++) {
+                        snprintf(num, sizeof num, "%.*g", prec, d);
+                        if (strtod(num, NULL) == d)
+                            break;
+                    }
                 key = mem_strdup(num);
             } else
                 key = mem_strndup(v, len);
