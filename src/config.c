@@ -26,7 +26,7 @@ static const struct flag flags[] = {
     { "--tls-cert", FOR_SERVE, "FILE", "(required)", "serving certificate, PEM (reloaded when it changes)" },
     { "--tls-key", FOR_SERVE, "FILE", "(required)", "private key of the certificate, PEM" },
     { "--threads", FOR_SERVE, "N", "number of CPUs", "request threads (epoll thread pool)" },
-    { "--max-body", FOR_SERVE | FOR_REVIEW, "SIZE", "7MiB", "largest request body; larger bodies get 413" },
+    { "--max-body", FOR_SERVE | FOR_REVIEW, "SIZE", "7MiB", "largest request body; larger bodies get 413 (one more than 64 MiB over it: the connection is closed unanswered)" },
     { "--max-connections", FOR_SERVE, "N", "1024", "concurrent connections; more are refused" },
     { "--idle-timeout", FOR_SERVE, "DURATION", "120s", "close a connection idle (or stalled) this long" },
     { "--connection-memory", FOR_SERVE, "SIZE", "64KiB", "memory limit per connection (headers and buffers)" },
