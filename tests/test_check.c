@@ -299,7 +299,7 @@ static void test_unusable(void)
     struct outcome o;
     run(mixed, 3, false, false, 0, &o);
     CU_ASSERT_EQUAL(o.rc, CHECK_UNUSABLE);
-    CU_ASSERT_PTR_NOT_NULL(strstr(o.out, "2 objects: 1 admitted, 1 refused; 0 skipped (not a VirtualMachine or VirtualMachineInstance); input errors above"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(o.out, "2 objects: 1 admitted, 1 refused; 0 skipped (not a VirtualMachine or VirtualMachineInstance); 1 unusable input (on stderr)"));
     done(&o);
     /* documents that are not objects, or have no kind */
     char p[256];

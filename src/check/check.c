@@ -567,8 +567,10 @@ int check_run(const char *const *inputs, size_t ninputs, const struct check_opts
         cJSON_Delete(r.errors);
     } else {
         fprintf(out, "%zu object%s: %zu admitted, %zu refused; %zu skipped (not a VirtualMachine or "
-                "VirtualMachineInstance)%s\n", r.nobjects, r.nobjects == 1 ? "" : "s", r.nadmitted, r.nrefused,
-                r.nskipped, r.nerrors ? "; input errors above" : "");
+                "VirtualMachineInstance)", r.nobjects, r.nobjects == 1 ? "" : "s", r.nadmitted, r.nrefused, r.nskipped);
+        if (r.nerrors)
+            fprintf(out, "; %zu unusable input%s (on stderr)", r.nerrors, r.nerrors == 1 ? "" : "s");
+        fputc('\n', out);
     }
     return rc;
 }
