@@ -375,6 +375,36 @@ static void test_flags(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "more than 256 inputs"));
 }
 
+/* Every allocation failing in turn (sampled past the first 300): an exit code, no crash, no leak. */
+static void test_alloc_failures(void)
+{
+    const char *in[] = { FX "multi.yaml", FX "list.json" };
+    for (int json = 0; json < 2; json++) {
+        bool succeeded = false;
+        for (long n = 0; n < 200000 && !succeeded; n += n < 300 ? 1 : 97) {
+            long live = mem_live();
+            char *obuf = NULL, *ebuf = NULL;
+            size_t olen = 0, elen = 0;
+            FILE *out = open_memstream(&obuf, &olen), *err = open_memstream(&ebuf, &elen);
+            CU_ASSERT_PTR_NOT_NULL_FATAL(out);
+            CU_ASSERT_PTR_NOT_NULL_FATAL(err);
+            struct check_opts opts = { true, json ? CHECK_JSON : CHECK_TEXT, 0, &pol };
+            mem_fail_after(n);
+            int rc = check_run(in, 2, &opts, snap, out, err);
+            mem_fail_after(-1);
+            fclose(out);
+            fclose(err);
+            CASE_ASSERT(rc == CHECK_ADMITTED || rc == CHECK_REFUSED || rc == CHECK_UNUSABLE, (size_t)n, "an exit code");
+            CASE_ASSERT(mem_live() == live, (size_t)n, "nothing leaked");
+            /* the full run: multi.yaml refuses one object */
+            succeeded = rc == CHECK_REFUSED && elen == 0 && strstr(obuf, json ? "\"objects\":\t5" : "5 objects: 4 admitted") != NULL;
+            free(obuf);
+            free(ebuf);
+        }
+        CU_ASSERT_TRUE(succeeded);
+    }
+}
+
 UNIT_SUITE("check", setup, teardown,
            { "flags of check", test_flags },
            { "the sample VMs: verdicts, kubectl-style text, exit codes", test_samples },
@@ -383,4 +413,5 @@ UNIT_SUITE("check", setup, teardown,
            { "a folder: its manifest files in name order, not recursive", test_folder },
            { "--mutate: the patch shown and validated", test_mutate },
            { "defaults and shapes: namespace, generateName, other kinds", test_shapes_and_defaults },
-           { "unusable input: file, line and column; exit 2", test_unusable })
+           { "unusable input: file, line and column; exit 2", test_unusable },
+           { "allocation failures: an exit code, no crash, no leak", test_alloc_failures })

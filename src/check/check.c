@@ -41,6 +41,17 @@ static const char *str_of(const cJSON *obj, const char *key)
     return cJSON_IsString(v) && v->valuestring ? v->valuestring : NULL;
 }
 
+/* Put `item` under `key` (or at the end of an array when key is NULL); free it when that fails. */
+static bool put(cJSON *parent, const char *key, cJSON *item)
+{
+    if (!item)
+        return false;
+    if (parent && (key ? cJSON_AddItemToObject(parent, key, item) : cJSON_AddItemToArray(parent, item)))
+        return true;
+    cJSON_Delete(item);
+    return false;
+}
+
 static void input_error(struct run *r, const char *file, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void input_error(struct run *r, const char *file, const char *fmt, ...)
 {
@@ -52,10 +63,10 @@ static void input_error(struct run *r, const char *file, const char *fmt, ...)
     r->nerrors++;
     if (r->o->format == CHECK_JSON) {
         cJSON *e = cJSON_CreateObject();
-        if (e && cJSON_AddStringToObject(e, "file", file) && cJSON_AddStringToObject(e, "error", msg))
-            cJSON_AddItemToArray(r->errors, e);
-        else
+        if (!e || !cJSON_AddStringToObject(e, "file", file) || !cJSON_AddStringToObject(e, "error", msg))
             cJSON_Delete(e);
+        else
+            put(r->errors, NULL, e);
     } else {
         fprintf(r->errout, "archgate check: %s: %s\n", file, msg);
     }
@@ -163,19 +174,10 @@ static char *review_text(const cJSON *obj, const char *kind, const char *ns, con
     bool vmi = strcmp(kind, "VirtualMachineInstance") == 0;
     cJSON *root = cJSON_CreateObject(), *req = cJSON_CreateObject(), *k = cJSON_CreateObject(),
           *res = cJSON_CreateObject(), *user = cJSON_CreateObject();
-    if (!root || !req || !k || !res || !user) {
-        cJSON_Delete(root);
-        cJSON_Delete(req);
-        cJSON_Delete(k);
-        cJSON_Delete(res);
-        cJSON_Delete(user);
-        return NULL;
-    }
-    cJSON_AddItemToObject(root, "request", req);
-    cJSON_AddItemToObject(req, "kind", k);
-    cJSON_AddItemToObject(req, "resource", res);
-    cJSON_AddItemToObject(req, "userInfo", user);
-    if (cJSON_AddStringToObject(root, "apiVersion", "admission.k8s.io/v1") &&
+    /* children first: a failed put frees only what it was given */
+    bool ok = put(req, "kind", k) & put(req, "resource", res) & put(req, "userInfo", user);
+    ok = put(root, "request", req) && ok;
+    if (ok && cJSON_AddStringToObject(root, "apiVersion", "admission.k8s.io/v1") &&
         cJSON_AddStringToObject(root, "kind", "AdmissionReview") && cJSON_AddStringToObject(req, "uid", uid) &&
         cJSON_AddStringToObject(k, "group", "kubevirt.io") && cJSON_AddStringToObject(k, "version", "v1") &&
         cJSON_AddStringToObject(k, "kind", kind) && cJSON_AddStringToObject(res, "group", "kubevirt.io") &&
@@ -184,7 +186,9 @@ static char *review_text(const cJSON *obj, const char *kind, const char *ns, con
         cJSON_AddStringToObject(req, "name", name) && cJSON_AddStringToObject(req, "namespace", ns) &&
         cJSON_AddStringToObject(req, "operation", "CREATE") &&
         cJSON_AddStringToObject(user, "username", "archgate-check") && cJSON_AddTrueToObject(req, "dryRun") &&
-        cJSON_AddItemReferenceToObject(req, "object", (cJSON *)obj))
+        /* a reference to obj's members (cJSON_AddItemReferenceToObject leaks its node when the
+         * key cannot be copied) */
+        put(req, "object", cJSON_CreateObjectReference(obj->child)))
         text = cJSON_PrintUnformatted(root);
     cJSON_Delete(root);     /* the reference does not own obj */
     return text;
@@ -230,39 +234,52 @@ static void add_warnings(cJSON *into, const cJSON *resp)
         cJSON_ArrayForEach(have, into)
             dup = dup || strcmp(have->valuestring, w->valuestring) == 0;
         if (!dup)
-            cJSON_AddItemToArray(into, cJSON_CreateString(w->valuestring));
+            put(into, NULL, cJSON_CreateString(w->valuestring));
     }
+}
+
+/* A member as text, "" (or `def`) when absent: the result may be partial after an allocation failed. */
+static const char *text_of(const cJSON *obj, const char *key, const char *def)
+{
+    const char *s = str_of(obj, key);
+    return s ? s : def;
+}
+
+static int int_of(const cJSON *obj, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    return cJSON_IsNumber(v) ? v->valueint : -1;
 }
 
 static void print_text(struct run *r, const cJSON *res)
 {
     FILE *o = r->out;
     const char *item = str_of(res, "item");
-    const char *ns = str_of(res, "namespace"), *name = str_of(res, "name");
+    const char *name = text_of(res, "name", "");
     bool allowed = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(res, "allowed"));
     fprintf(o, "%s %s %s/%s  (%s, document %d%s%s, line %d)\n", allowed ? "ADMITTED" : "REFUSED ",
-            str_of(res, "kind"), ns, name[0] ? name : "(generated name)", str_of(res, "file"),
-            cJSON_GetObjectItemCaseSensitive(res, "document")->valueint, item ? ", " : "", item ? item : "",
-            cJSON_GetObjectItemCaseSensitive(res, "line")->valueint);
+            text_of(res, "kind", "?"), text_of(res, "namespace", "?"), name[0] ? name : "(generated name)",
+            text_of(res, "file", "?"), int_of(res, "document"), item ? ", " : "", item ? item : "",
+            int_of(res, "line"));
     const cJSON *st = cJSON_GetObjectItemCaseSensitive(res, "status");
     if (st) {
-        const char *reason = str_of(st, "reason");
         fprintf(o, "  Error from server (%s): error when creating \"%s\": admission webhook \"%s\" denied the request: %s\n",
-                reason ? reason : "Invalid", str_of(res, "file"), str_of(res, "webhook"), str_of(st, "message"));
+                text_of(st, "reason", "Invalid"), text_of(res, "file", "?"), VALIDATE_NAME, text_of(st, "message", ""));
         const cJSON *c;
         cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(st, "causes")) {
-            const char *f = str_of(c, "field"), *m = str_of(c, "message");
-            fprintf(o, "    %s%s%s\n", f ? f : "", f ? ": " : "", m ? m : "");
+            const char *f = str_of(c, "field");
+            fprintf(o, "    %s%s%s\n", f ? f : "", f ? ": " : "", text_of(c, "message", ""));
         }
     }
     const cJSON *w;
     cJSON_ArrayForEach(w, cJSON_GetObjectItemCaseSensitive(res, "warnings"))
-        fprintf(o, "  Warning: %s\n", w->valuestring);
+        if (cJSON_IsString(w))
+            fprintf(o, "  Warning: %s\n", w->valuestring);
     const cJSON *op;
     cJSON_ArrayForEach(op, cJSON_GetObjectItemCaseSensitive(res, "patch")) {
         char *v = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(op, "value"));
-        fprintf(o, "  %s would %s %s = %s\n", MUTATE_NAME, str_of(op, "op") ? str_of(op, "op") : "?",
-                str_of(op, "path") ? str_of(op, "path") : "?", v ? v : "?");
+        fprintf(o, "  %s would %s %s = %s\n", MUTATE_NAME, text_of(op, "op", "?"), text_of(op, "path", "?"),
+                v ? v : "?");
         cJSON_free(v);
     }
 }
@@ -321,7 +338,7 @@ static void judge(struct run *r, cJSON *obj, const char *kind, const char *item)
                 status = 500;
                 goto failed;
             }
-            cJSON_AddItemToObject(res, "patch", ops);
+            put(res, "patch", ops);
         }
         cJSON_Delete(mut);
         mut = NULL;
@@ -341,8 +358,8 @@ static void judge(struct run *r, cJSON *obj, const char *kind, const char *item)
             cJSON_AddStringToObject(s, "reason", str_of(st, "reason") ? str_of(st, "reason") : "Invalid");
             cJSON_AddStringToObject(s, "message", str_of(st, "message") ? str_of(st, "message") : "");
             const cJSON *causes = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(st, "details"), "causes");
-            cJSON_AddItemToObject(s, "causes", causes ? cJSON_Duplicate(causes, 1) : cJSON_CreateArray());
-            cJSON_AddItemToObject(res, "status", s);
+            put(s, "causes", causes ? cJSON_Duplicate(causes, 1) : cJSON_CreateArray());
+            put(res, "status", s);
         }
     }
     goto done;
@@ -355,13 +372,13 @@ failed:
             cJSON_AddNumberToObject(s, "code", status);
             cJSON_AddStringToObject(s, "reason", "InternalError");
             cJSON_AddStringToObject(s, "message", why[0] ? why : "no answer");
-            cJSON_AddItemToObject(s, "causes", cJSON_CreateArray());
-            cJSON_AddItemToObject(res, "status", s);
+            put(s, "causes", cJSON_CreateArray());
+            put(res, "status", s);
         }
     }
 done:
     cJSON_AddStringToObject(res, "webhook", VALIDATE_NAME);
-    cJSON_AddItemToObject(res, "warnings", warnings);
+    put(res, "warnings", warnings);
     warnings = NULL;
     if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(res, "allowed")))
         r->nadmitted++;
@@ -370,7 +387,8 @@ done:
     cJSON_Delete(mut);
     cJSON_Delete(val);
     if (r->o->format == CHECK_JSON) {
-        cJSON_AddItemToArray(r->objects, res);
+        if (!put(r->objects, NULL, res))
+            input_error(r, r->file, "out of memory reporting document %zu", r->doc);
     } else {
         print_text(r, res);
         cJSON_Delete(res);
@@ -541,8 +559,7 @@ int check_run(const char *const *inputs, size_t ninputs, const struct check_opts
         cJSON *sum = cJSON_CreateObject();
         char *text = NULL;
         if (root && sum) {
-            cJSON_AddItemToObject(root, "objects", r.objects);
-            cJSON_AddItemToObject(root, "errors", r.errors);
+            bool ok = put(root, "objects", r.objects) & put(root, "errors", r.errors);
             r.objects = r.errors = NULL;
             cJSON_AddNumberToObject(sum, "objects", (double)r.nobjects);
             cJSON_AddNumberToObject(sum, "admitted", (double)r.nadmitted);
@@ -550,9 +567,9 @@ int check_run(const char *const *inputs, size_t ninputs, const struct check_opts
             cJSON_AddNumberToObject(sum, "skipped", (double)r.nskipped);
             cJSON_AddNumberToObject(sum, "errors", (double)r.nerrors);
             cJSON_AddNumberToObject(sum, "exitCode", rc);
-            cJSON_AddItemToObject(root, "summary", sum);
+            ok = put(root, "summary", sum) && ok;
             sum = NULL;
-            text = cJSON_Print(root);
+            text = ok ? cJSON_Print(root) : NULL;
         }
         if (text)
             fprintf(out, "%s\n", text);
