@@ -175,7 +175,9 @@ static char *review_text(const cJSON *obj, const char *kind, const char *ns, con
     cJSON *root = cJSON_CreateObject(), *req = cJSON_CreateObject(), *k = cJSON_CreateObject(),
           *res = cJSON_CreateObject(), *user = cJSON_CreateObject();
     /* children first: a failed put frees only what it was given */
-    bool ok = put(req, "kind", k) & put(req, "resource", res) & put(req, "userInfo", user);
+    bool ok = put(req, "kind", k);
+    ok = put(req, "resource", res) && ok;
+    ok = put(req, "userInfo", user) && ok;
     ok = put(root, "request", req) && ok;
     if (ok && cJSON_AddStringToObject(root, "apiVersion", "admission.k8s.io/v1") &&
         cJSON_AddStringToObject(root, "kind", "AdmissionReview") && cJSON_AddStringToObject(req, "uid", uid) &&
@@ -559,7 +561,8 @@ int check_run(const char *const *inputs, size_t ninputs, const struct check_opts
         cJSON *sum = cJSON_CreateObject();
         char *text = NULL;
         if (root && sum) {
-            bool ok = put(root, "objects", r.objects) & put(root, "errors", r.errors);
+            bool ok = put(root, "objects", r.objects);
+            ok = put(root, "errors", r.errors) && ok;
             r.objects = r.errors = NULL;
             cJSON_AddNumberToObject(sum, "objects", (double)r.nobjects);
             cJSON_AddNumberToObject(sum, "admitted", (double)r.nadmitted);
