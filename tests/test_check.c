@@ -375,6 +375,27 @@ static void test_flags(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "more than 256 inputs"));
 }
 
+/* No answer from the webhook (here: no cluster state) is a refusal, as failurePolicy: Fail makes it. */
+static void test_no_answer_is_refusal(void)
+{
+    char *obuf = NULL, *ebuf = NULL;
+    size_t olen = 0, elen = 0;
+    FILE *out = open_memstream(&obuf, &olen), *err = open_memstream(&ebuf, &elen);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(out);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(err);
+    const char *in[] = { VMS "fedora-amd64.yaml" };
+    struct check_opts opts = { false, CHECK_TEXT, 0, &pol };
+    CU_ASSERT_EQUAL(check_run(in, 1, &opts, NULL, out, err), CHECK_REFUSED);
+    fclose(out);
+    fclose(err);
+    CU_ASSERT_PTR_NOT_NULL(strstr(obuf, "REFUSED  VirtualMachine default/fedora-amd64"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(obuf, "Error from server (InternalError): error when creating \"" VMS
+                                  "fedora-amd64.yaml\": admission webhook \"validate.archgate.io\" denied the request: "
+                                  "cluster state is not loaded yet\n"));
+    free(obuf);
+    free(ebuf);
+}
+
 /* Every allocation failing in turn (sampled past the first 300): an exit code, no crash, no leak. */
 static void test_alloc_failures(void)
 {
@@ -414,4 +435,5 @@ UNIT_SUITE("check", setup, teardown,
            { "--mutate: the patch shown and validated", test_mutate },
            { "defaults and shapes: namespace, generateName, other kinds", test_shapes_and_defaults },
            { "unusable input: file, line and column; exit 2", test_unusable },
+           { "no answer from the webhook is a refusal", test_no_answer_is_refusal },
            { "allocation failures: an exit code, no crash, no leak", test_alloc_failures })

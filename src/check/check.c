@@ -218,6 +218,10 @@ static int call(struct run *r, const cJSON *obj, const char *kind, const char *n
     webhook_result_free(&res);
     if (*whole)
         *resp = cJSON_GetObjectItemCaseSensitive(*whole, "response");
+    if (status == 500 && *resp) {       /* the 500 AdmissionReview carries its reason */
+        const char *m = str_of(cJSON_GetObjectItemCaseSensitive(*resp, "status"), "message");
+        snprintf(why, whylen, "%s", m ? m : "internal error");
+    }
     if (!*resp && status == 200) {
         snprintf(why, whylen, "unreadable answer");
         status = 500;
