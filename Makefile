@@ -2,6 +2,7 @@
 #
 #   make            build build/archgate
 #   make run        install missing packages, make dev certificates, serve the sample cluster
+#   make install    build/archgate and the kubectl-archgate plugin link into $(PREFIX)/bin (/usr/local)
 #   make test       install missing packages, build, and run every test (unit, sanitizers,
 #                   integration over TLS, fuzzing for $(FUZZ_SECONDS) s)
 #   make bench      decision, live-cluster and memory benchmarks (print figures; not tests)
@@ -52,7 +53,7 @@ FUZZ_LONG_SECONDS ?= 600
 FUZZ_FLAGS := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -g -O1 $(CSTD) -Isrc $(PKG_CFLAGS) -DARCHGATE_FUZZ
 CERTS := $(B)/certs
 
-.PHONY: all deps run test unit unit-san itest fuzz fuzz-run bench bench-memory certs clean lint
+.PHONY: all deps run test unit unit-san itest fuzz fuzz-run bench bench-memory certs clean lint install
 all: $(B)/archgate
 
 deps:
@@ -129,7 +130,7 @@ fuzz: deps
 # The README's test command. Each stage prints its own summary; the last line totals them.
 test: deps
 	@$(MAKE) --no-print-directory all $(B)/unit_tests $(B)/unit_tests_san $(B)/itest $(B)/fuzz_review \
-	    $(B)/fuzz_cluster $(B)/fuzz_patch $(B)/fuzz_watch $(B)/fuzz_registry
+	    $(FUZZ_EXTRA_BINS)
 	@echo "=== the same build with clang (warning-free under -Werror)"
 	@$(MAKE) --no-print-directory B=$(B)/clang CC=$(CLANG) all $(B)/clang/unit_tests $(B)/clang/itest
 	@scripts/run-tests.sh
@@ -151,6 +152,14 @@ bench-memory: deps $(B)/archgate $(B)/kubefake_server certs
 run: deps all certs
 	$(B)/archgate serve --listen 127.0.0.1:8443 --tls-cert $(CERTS)/tls.crt --tls-key $(CERTS)/tls.key \
 	    --cluster-state manifests/samples/cluster
+
+# build/archgate into $(DESTDIR)$(PREFIX)/bin, with the kubectl plugin link kubectl-archgate beside it
+# (kubectl runs kubectl-archgate for `kubectl archgate ...`).
+PREFIX ?= /usr/local
+install: $(B)/archgate
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(B)/archgate $(DESTDIR)$(PREFIX)/bin/archgate
+	ln -sf archgate $(DESTDIR)$(PREFIX)/bin/kubectl-archgate
 
 lint:
 	@! grep -rnE '\b(sprintf|vsprintf|strcpy|strcat|atoi|atol|strtok|gets)\s*\(' src

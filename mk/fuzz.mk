@@ -4,35 +4,23 @@
 #   build/fuzz_watch    watch-stream lines into the live-cluster store (fuzz_watch.c, corpus-watch/)
 #   build/fuzz_registry image references, manifests/indexes/configs, challenges, Docker config
 #                       files and token answers (fuzz_registry.c, corpus-registry/)
+#   build/fuzz_yaml     manifest text (YAML/JSON) into documents for archgate check (fuzz_yaml.c, corpus-yaml/)
 #
 #   make fuzz-all       every target (fuzz_review too) for $(FUZZ_LONG_SECONDS) s each, one at a
 #                       time; new inputs go to build/fuzz-corpus*/, never to tests/fuzz/
-#   make fuzz-brief     the four targets above for $(FUZZ_BRIEF_SECONDS) s each (scripts/fuzz-brief.sh)
+#   make fuzz-brief     the five targets above for $(FUZZ_BRIEF_SECONDS) s each (scripts/fuzz-brief.sh)
 
 FUZZ_BRIEF_SECONDS ?= 15
-FUZZ_EXTRA_BINS := $(B)/fuzz_cluster $(B)/fuzz_patch $(B)/fuzz_watch $(B)/fuzz_registry
+FUZZ_EXTRA_NAMES := cluster patch watch registry yaml
+FUZZ_EXTRA_BINS := $(patsubst %,$(B)/fuzz_%,$(FUZZ_EXTRA_NAMES))
 FUZZ_ALL_BINS := $(B)/fuzz_review $(FUZZ_EXTRA_BINS)
 # libFuzzer options shared by every run (as fuzz-run uses for fuzz_review)
 FUZZ_RUN_OPTS := -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
 
 .PHONY: fuzz-all fuzz-brief
 
-$(B)/fuzz_cluster: tests/fuzz/fuzz_cluster.c $(LIB_SRC)
-	@mkdir -p $(B)
-	@echo "  FUZZ    $@"
-	@$(CLANG) $(FUZZ_FLAGS) -o $@ $^ $(PKG_LIBS)
-
-$(B)/fuzz_patch: tests/fuzz/fuzz_patch.c $(LIB_SRC)
-	@mkdir -p $(B)
-	@echo "  FUZZ    $@"
-	@$(CLANG) $(FUZZ_FLAGS) -o $@ $^ $(PKG_LIBS)
-
-$(B)/fuzz_watch: tests/fuzz/fuzz_watch.c $(LIB_SRC)
-	@mkdir -p $(B)
-	@echo "  FUZZ    $@"
-	@$(CLANG) $(FUZZ_FLAGS) -o $@ $^ $(PKG_LIBS)
-
-$(B)/fuzz_registry: tests/fuzz/fuzz_registry.c $(LIB_SRC)
+# Every target above is one tests/fuzz/fuzz_<name>.c linked with the library sources.
+$(FUZZ_EXTRA_BINS): $(B)/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRC)
 	@mkdir -p $(B)
 	@echo "  FUZZ    $@"
 	@$(CLANG) $(FUZZ_FLAGS) -o $@ $^ $(PKG_LIBS)
@@ -41,7 +29,7 @@ $(B)/fuzz_registry: tests/fuzz/fuzz_registry.c $(LIB_SRC)
 fuzz-all: $(FUZZ_ALL_BINS)
 	@failed=""; \
 	$(MAKE) --no-print-directory fuzz-run FUZZ_SECONDS=$(FUZZ_LONG_SECONDS) || failed="$$failed review"; \
-	for t in cluster patch watch registry; do \
+	for t in $(FUZZ_EXTRA_NAMES); do \
 	    mkdir -p $(B)/fuzz-corpus-$$t; \
 	    case $$t in patch) len=4096;; *) len=65536;; esac; \
 	    echo "$(B)/fuzz_$$t for $(FUZZ_LONG_SECONDS) s"; \

@@ -1,16 +1,16 @@
 #!/bin/sh
-# Run the cluster, patch, watch and registry fuzz targets briefly (FUZZ_BRIEF_SECONDS each, default 15),
+# Run the cluster, patch, watch, registry and yaml fuzz targets briefly (FUZZ_BRIEF_SECONDS each, default 15),
 # one after another, each on a fresh copy of its seed corpus under $B/fuzz-brief/ (the
 # committed corpora under tests/fuzz/ never grow). Prints one line per target with executions
 # and libFuzzer's final coverage (cov: edges, ft: features); appends "1 0" (passed) or "0 1"
 # (failed) per target to $ARCHGATE_TEST_TOTALS when set. Exits non-zero when a target crashed,
 # leaked, timed out or broke one of its invariants (the log's tail and the reproducer are shown).
-# Needs build/fuzz_{cluster,patch,watch,registry} (make fuzz-brief builds them); run from the repository root.
+# Needs build/fuzz_{cluster,patch,watch,registry,yaml} (make fuzz-brief builds them); run from the repository root.
 set -u
 B=${B:-build}
 SECS=${FUZZ_BRIEF_SECONDS:-15}
 status=0
-for t in cluster patch watch registry; do
+for t in cluster patch watch registry yaml; do
     bin="$B/fuzz_$t"
     dir="$B/fuzz-brief/$t"
     log="$B/fuzz-brief/$t.log"

@@ -12,7 +12,7 @@
 
 /* One flag: its name, which subcommands take it, the value placeholder (NULL: a switch),
  * the default shown in --help, and the help text. */
-enum { FOR_SERVE = 1, FOR_REVIEW = 2 };
+enum { FOR_SERVE = 1, FOR_REVIEW = 2, FOR_CHECK = 4 };
 struct flag {
     const char *name;
     int for_cmds;
@@ -26,7 +26,7 @@ static const struct flag flags[] = {
     { "--tls-cert", FOR_SERVE, "FILE", "(required)", "serving certificate, PEM (reloaded when it changes)" },
     { "--tls-key", FOR_SERVE, "FILE", "(required)", "private key of the certificate, PEM" },
     { "--threads", FOR_SERVE, "N", "number of CPUs", "request threads (epoll thread pool)" },
-    { "--max-body", FOR_SERVE | FOR_REVIEW, "SIZE", "7MiB", "largest request body; larger bodies get 413" },
+    { "--max-body", FOR_SERVE | FOR_REVIEW, "SIZE", "7MiB", "largest request body; larger bodies get 413 (one more than 64 MiB over it: the connection is closed unanswered)" },
     { "--max-connections", FOR_SERVE, "N", "1024", "concurrent connections; more are refused" },
     { "--idle-timeout", FOR_SERVE, "DURATION", "120s", "close a connection idle (or stalled) this long" },
     { "--connection-memory", FOR_SERVE, "SIZE", "64KiB", "memory limit per connection (headers and buffers)" },
@@ -35,24 +35,29 @@ static const struct flag flags[] = {
     { "--cert-poll-interval", FOR_SERVE, "DURATION", "2s", "how often the certificate files are checked" },
     { "--cluster-poll-interval", FOR_SERVE, "DURATION", "2s", "how often the cluster-state folder is checked" },
     { "--check", FOR_SERVE, NULL, "off", "validate flags, certificates and cluster state, print the settings, exit" },
-    { "--cluster-state", FOR_SERVE | FOR_REVIEW, "DIR", "(none: empty cluster)", "folder of `kubectl get -o json` files" },
-    { "--kubeconfig", FOR_SERVE | FOR_REVIEW, "FILE", "(none)", "list and watch the cluster through kube-apiserver, as this kubeconfig says" },
-    { "--in-cluster", FOR_SERVE | FOR_REVIEW, NULL, "off", "list and watch the cluster as the pod's service account" },
+    { "--cluster-state", FOR_SERVE | FOR_REVIEW | FOR_CHECK, "DIR", "(none: empty cluster)", "folder of `kubectl get -o json` files" },
+    { "--kubeconfig", FOR_SERVE | FOR_REVIEW | FOR_CHECK, "FILE", "(none)", "list and watch the cluster through kube-apiserver, as this kubeconfig says" },
+    { "--in-cluster", FOR_SERVE | FOR_REVIEW | FOR_CHECK, NULL, "off", "list and watch the cluster as the pod's service account" },
     { "--max-staleness", FOR_SERVE, "DURATION", "2m", "a watch failing this long makes the cluster view stale (warned)" },
-    { "--image-catalog", FOR_SERVE | FOR_REVIEW, "FILE", "(none)", "JSON map of containerDisk images to architectures" },
-    { "--multi-arch", FOR_SERVE | FOR_REVIEW, "auto|on|off", "auto", "multi-architecture boot images (auto: read HyperConverged)" },
-    { "--unknown-image", FOR_SERVE | FOR_REVIEW, "allow|warn|deny", "warn", "answer for a VM whose image architecture is unknown" },
-    { "--registry-lookup", FOR_SERVE | FOR_REVIEW, "on|off", "on", "read containerDisk and registry-import architectures from the registry" },
-    { "--registry-timeout", FOR_SERVE | FOR_REVIEW, "DURATION", "1.5s", "longest a request waits for a registry lookup not in the cache" },
-    { "--registry-cache-size", FOR_SERVE | FOR_REVIEW, "N", "10000", "image references the registry cache keeps (least recently used out)" },
-    { "--registry-cache-ttl", FOR_SERVE | FOR_REVIEW, "DURATION", "1h", "how long a tag's architectures are kept (digests: while cached)" },
-    { "--registry-auth", FOR_SERVE | FOR_REVIEW, "FILE", "(none: anonymous)", "Docker config file (.dockerconfigjson) with registry credentials" },
-    { "--registry-ca", FOR_SERVE | FOR_REVIEW, "FILE", "(system store)", "CA certificates trusted for registries besides the system store, PEM" },
-    { "--registry-insecure", FOR_SERVE | FOR_REVIEW, "HOST[,HOST]", "(none)", "registries asked over plain HTTP" },
-    { "--registry-mirror", FOR_SERVE | FOR_REVIEW, "FROM=TO", "(none)", "ask registry TO instead of FROM (repeatable)" },
-    { "--mutate", FOR_REVIEW, NULL, "off", "answer as /mutate instead of /validate" },
-    { "--log-level", FOR_SERVE | FOR_REVIEW, "debug|info|warn|error", "info (review: warn)", "least severe level logged" },
-    { "--log-format", FOR_SERVE | FOR_REVIEW, "text|json", "text", "log line format (stderr)" },
+    { "--image-catalog", FOR_SERVE | FOR_REVIEW | FOR_CHECK, "FILE", "(none)", "JSON map of containerDisk images to architectures" },
+    { "--multi-arch", FOR_SERVE | FOR_REVIEW | FOR_CHECK, "auto|on|off", "auto", "multi-architecture boot images (auto: read HyperConverged)" },
+    { "--unknown-image", FOR_SERVE | FOR_REVIEW | FOR_CHECK, "allow|warn|deny", "warn", "answer for a VM whose image architecture is unknown" },
+    { "--registry-lookup", FOR_SERVE | FOR_REVIEW | FOR_CHECK, "on|off", "on", "read containerDisk and registry-import architectures from the registry" },
+    { "--registry-timeout", FOR_SERVE | FOR_REVIEW | FOR_CHECK, "DURATION", "1.5s", "longest a request waits for a registry lookup not in the cache" },
+    { "--registry-cache-size", FOR_SERVE | FOR_REVIEW | FOR_CHECK, "N", "10000", "image references the registry cache keeps (least recently used out)" },
+    { "--registry-cache-ttl", FOR_SERVE | FOR_REVIEW | FOR_CHECK, "DURATION", "1h", "how long a tag's architectures are kept (digests: while cached)" },
+    { "--registry-auth", FOR_SERVE | FOR_REVIEW | FOR_CHECK, "FILE", "(none: anonymous)", "Docker config file (.dockerconfigjson) with registry credentials" },
+    { "--registry-ca", FOR_SERVE | FOR_REVIEW | FOR_CHECK, "FILE", "(system store)", "CA certificates trusted for registries besides the system store, PEM" },
+    { "--registry-insecure", FOR_SERVE | FOR_REVIEW | FOR_CHECK, "HOST[,HOST]", "(none)", "registries asked over plain HTTP" },
+    { "--registry-mirror", FOR_SERVE | FOR_REVIEW | FOR_CHECK, "FROM=TO", "(none)", "ask registry TO instead of FROM (repeatable)" },
+    { "--mutate", FOR_REVIEW | FOR_CHECK, NULL, "off", "review: answer as /mutate instead of /validate; check: /mutate first, show its patch, validate the result" },
+    { "-f", FOR_CHECK, "FILE|DIR|-", "(required)", "manifest file, folder of *.yaml/*.yml/*.json, or - for stdin; repeatable" },
+    { "--filename", FOR_CHECK, "FILE|DIR|-", "(required)", "the same as -f" },
+    { "-o", FOR_CHECK, "text|json", "text", "output: a block per object for people, or one JSON document" },
+    { "--output", FOR_CHECK, "text|json", "text", "the same as -o" },
+    { "--max-file", FOR_CHECK, "SIZE", "8MiB", "larger manifest files are refused without being read" },
+    { "--log-level", FOR_SERVE | FOR_REVIEW | FOR_CHECK, "debug|info|warn|error", "info (review: warn)", "least severe level logged" },
+    { "--log-format", FOR_SERVE | FOR_REVIEW | FOR_CHECK, "text|json", "text", "log line format (stderr)" },
 };
 
 static const struct flag *find_flag(const char *name)
@@ -218,6 +223,7 @@ static void set_defaults(struct config *cfg)
     cfg->registry_timeout_ms = 1500;
     cfg->registry_cache_size = 10000;
     cfg->registry_cache_ttl_ms = 3600000ull;
+    cfg->check_max_file = 8 * MIB;
 }
 
 /* Apply one flag with its value (NULL for switches). */
@@ -338,6 +344,23 @@ static enum ag_result apply(struct config *cfg, const struct flag *f, const char
         cfg->nregistry_mirrors++;
     } else if (strcmp(name, "--mutate") == 0) {
         cfg->mutate = true;
+    } else if (strcmp(name, "-f") == 0 || strcmp(name, "--filename") == 0) {
+        if (!*v)
+            return fail(err, errlen, "%s: empty file name", name);
+        if (cfg->ncheck_inputs >= CONFIG_MAX_CHECK_INPUTS)
+            return fail(err, errlen, "%s: more than %d inputs", name, CONFIG_MAX_CHECK_INPUTS);
+        cfg->check_inputs[cfg->ncheck_inputs++] = v;
+    } else if (strcmp(name, "-o") == 0 || strcmp(name, "--output") == 0) {
+        if (strcmp(v, "json") == 0)
+            cfg->check_json = true;
+        else if (strcmp(v, "text") == 0)
+            cfg->check_json = false;
+        else
+            return fail(err, errlen, "%s: want text or json, got %s", name, v);
+    } else if (strcmp(name, "--max-file") == 0) {
+        if (!config_parse_size(v, &n) || n < 1 || n > 1024 * MIB)
+            return fail(err, errlen, "--max-file: want a size up to 1GiB (e.g. 8MiB), got %s", v);
+        cfg->check_max_file = (size_t)n;
     } else if (strcmp(name, "--log-level") == 0) {
         if (!log_parse_level(v, &cfg->log_level))
             return fail(err, errlen, "--log-level: want debug, info, warn or error, got %s", v);
@@ -354,22 +377,24 @@ enum ag_result config_parse(int argc, char **argv, struct config *cfg, char *err
 {
     set_defaults(cfg);
     if (argc < 2)
-        return fail(err, errlen, "missing command: serve, review or version (see archgate --help)");
+        return fail(err, errlen, "missing command: serve, review, check or version (see archgate --help)");
     const char *cmd = argv[1];
     if (strcmp(cmd, "serve") == 0)
         cfg->cmd = CMD_SERVE;
     else if (strcmp(cmd, "review") == 0)
         cfg->cmd = CMD_REVIEW;
+    else if (strcmp(cmd, "check") == 0)
+        cfg->cmd = CMD_CHECK;
     else if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0)
         cfg->cmd = CMD_VERSION;
     else if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0)
         cfg->cmd = CMD_HELP;
     else
-        return fail(err, errlen, "unknown command: %s (want serve, review or version)", cmd);
+        return fail(err, errlen, "unknown command: %s (want serve, review, check or version)", cmd);
     if (cfg->cmd == CMD_VERSION || cfg->cmd == CMD_HELP)
         return AG_OK;
-    int mask = cfg->cmd == CMD_SERVE ? FOR_SERVE : FOR_REVIEW;
-    if (cfg->cmd == CMD_REVIEW)
+    int mask = cfg->cmd == CMD_SERVE ? FOR_SERVE : cfg->cmd == CMD_CHECK ? FOR_CHECK : FOR_REVIEW;
+    if (cfg->cmd == CMD_REVIEW || cfg->cmd == CMD_CHECK)
         cfg->log_level = LOG_WARN;  /* stdout is the answer; stderr carries only problems */
 
     for (int i = 2; i < argc; i++) {
@@ -408,6 +433,8 @@ enum ag_result config_parse(int argc, char **argv, struct config *cfg, char *err
     int sources = (cfg->cluster_state != NULL) + (cfg->kubeconfig != NULL) + cfg->in_cluster;
     if (sources > 1)
         return fail(err, errlen, "--cluster-state, --kubeconfig and --in-cluster: choose one source of cluster state");
+    if (cfg->cmd == CMD_CHECK && cfg->ncheck_inputs == 0)
+        return fail(err, errlen, "check: give the manifests with -f FILE|DIR|- (see archgate --help)");
     if (cfg->cmd == CMD_SERVE) {
         if (!cfg->tls_cert || !*cfg->tls_cert)
             return fail(err, errlen, "--tls-cert: required for serve");
@@ -435,18 +462,24 @@ void config_usage(FILE *out)
           "Usage:\n"
           "  archgate serve --tls-cert FILE --tls-key FILE [flags]   serve /validate and /mutate over HTTPS\n"
           "  archgate review [--mutate] [flags] < review.json        decide one AdmissionReview, print the answer\n"
+          "  archgate check -f FILE|DIR|- [-o text|json] [flags]     would these VM manifests be admitted?\n"
           "  archgate version                                        print the version\n"
           "  archgate --help                                         this text\n\n"
           "serve flags:\n", out);
     usage_section(out, FOR_SERVE);
     fputs("\nreview flags:\n", out);
     usage_section(out, FOR_REVIEW);
+    fputs("\ncheck flags:\n", out);
+    usage_section(out, FOR_CHECK);
     fputs("\nDurations: 500ms, 10s, 2m, 1h (bare numbers are seconds). Sizes: 7MiB, 64KiB, 1048576.\n"
           "Signals (serve): SIGHUP reloads certificate and cluster state now; SIGTERM/SIGINT: report\n"
           "not ready and keep serving for --shutdown-delay (a second signal cuts it short), then stop\n"
           "accepting, finish requests in flight within --shutdown-grace, exit 0.\n"
           "review exits 0 with the answer on stdout (allowed or denied), 2 on unusable input,\n"
-          "1 when the cluster state or image catalog cannot be read.\n", out);
+          "1 when the cluster state or image catalog cannot be read.\n"
+          "check exits 0 when every object would be admitted, 1 when any would be refused, 2 on\n"
+          "unusable input (a file that cannot be read or parsed) or flags. As kubectl-archgate (a\n"
+          "link to this program) it is the kubectl plugin: kubectl archgate check -f vm.yaml.\n", out);
 }
 
 static const char *multi_arch_name(enum multi_arch_mode m)

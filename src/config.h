@@ -10,7 +10,9 @@
 #include "result.h"
 #include "registry/client.h"
 
-enum command { CMD_NONE = 0, CMD_SERVE, CMD_REVIEW, CMD_VERSION, CMD_HELP };
+enum command { CMD_NONE = 0, CMD_SERVE, CMD_REVIEW, CMD_VERSION, CMD_HELP, CMD_CHECK };
+
+#define CONFIG_MAX_CHECK_INPUTS 256   /* -f arguments of check */
 
 struct config {
     enum command cmd;
@@ -50,8 +52,14 @@ struct config {
     struct registry_mirror registry_mirrors[REGISTRY_MIRRORS_MAX];
     size_t nregistry_mirrors;
 
-    /* review */
+    /* review and check */
     bool mutate;
+
+    /* check */
+    const char *check_inputs[CONFIG_MAX_CHECK_INPUTS];  /* -f FILE|DIR|- */
+    size_t ncheck_inputs;
+    bool check_json;                /* -o json */
+    size_t check_max_file;          /* --max-file, default 8 MiB */
 
     /* logs */
     enum log_level log_level;

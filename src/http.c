@@ -31,7 +31,15 @@
 
 #define CHAIN_MAX 8                             /* certificates served from the chain file */
 #define RETIRE_SECONDS 300                      /* old credentials live this long after a swap */
-#define DISCARD_SLACK (1024 * 1024)             /* body bytes read and dropped beyond max_body */
+/* Body bytes read and dropped beyond max_body before the 413. libmicrohttpd (0.9.75, measured)
+ * cannot send a response while a body is still arriving: MHD_queue_response refuses it once the
+ * body is being received, and a 413 queued before the body (Content-Length over the limit) is
+ * followed by a close that a client still uploading sees as a reset. So a body over the limit is
+ * read to its end without being stored, and answered 413; only past this many bytes more (or past
+ * the receive deadline, --idle-timeout) is the connection closed without an answer. 64 MiB is a
+ * fraction of a second of TLS reading and nine times what a client could send as valid bodies of
+ * the default limit. */
+#define DISCARD_SLACK (64ull * 1024 * 1024)
 #define BODY_INITIAL (16 * 1024)
 
 /* TLS 1.2 and 1.3 only; ECDHE key exchange; AEAD ciphers; no SHA-1 signatures. */
@@ -609,7 +617,11 @@ static bool take_upload(struct request *rq, const char *data, size_t size)
         }
     }
     rq->discarded += size;
-    return rq->discarded <= max + DISCARD_SLACK;
+    if (rq->discarded <= max + DISCARD_SLACK)
+        return true;
+    log_info("closed a connection whose request body went more than %llu MiB past --max-body (%zu bytes) "
+             "without an answer: libmicrohttpd cannot answer before a body ends", DISCARD_SLACK >> 20, max);
+    return false;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include "check/check.h"
 #include "config.h"
 #include "cluster.h"
 #include "http.h"
@@ -164,6 +165,31 @@ static int cmd_review(const struct config *cfg)
     mem_free(body);
     snapshot_release(snap);
     return fflush(stdout) == 0 ? rc : 1;
+}
+
+/* `archgate check`: the cluster view as review takes it, then every manifest judged. */
+static int cmd_check(const struct config *cfg)
+{
+    char err[1024] = "";
+    struct snapshot *snap = NULL;
+    if (load_once(cfg, &snap, err, sizeof err) != AG_OK) {
+        fprintf(stderr, "archgate check: cluster state: %s\n", err);
+        return CHECK_UNUSABLE;
+    }
+    if (!registry_start(cfg, err, sizeof err)) {
+        fprintf(stderr, "archgate check: registry: %s\n", err);
+        registry_stop();
+        snapshot_release(snap);
+        return CHECK_UNUSABLE;
+    }
+    struct check_opts opts = {
+        .mutate = cfg->mutate, .format = cfg->check_json ? CHECK_JSON : CHECK_TEXT,
+        .max_file = cfg->check_max_file, .pol = &cfg->policy,
+    };
+    int rc = check_run(cfg->check_inputs, cfg->ncheck_inputs, &opts, snap, stdout, stderr);
+    registry_stop();
+    snapshot_release(snap);
+    return fflush(stdout) == 0 ? rc : CHECK_UNUSABLE;
 }
 
 static void describe_snapshot(const struct snapshot *s, FILE *out)
@@ -369,6 +395,8 @@ int main(int argc, char **argv)
         return cmd_review(&cfg);
     case CMD_SERVE:
         return cmd_serve(&cfg);
+    case CMD_CHECK:
+        return cmd_check(&cfg);
     case CMD_NONE:
         break;
     }

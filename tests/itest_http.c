@@ -163,6 +163,99 @@ static void test_body_limit(void)
     CU_ASSERT(after - before == 2);
 }
 
+/* A chunked upload of `total` bytes of JSON-shaped padding, made as it is sent (nothing held in
+ * memory), with or without "Expect: 100-continue". */
+struct padding { size_t total, sent; };
+
+static size_t read_padding(char *buf, size_t size, size_t nitems, void *arg)
+{
+    struct padding *p = arg;
+    size_t n = size * nitems;
+    if (n > p->total - p->sent)
+        n = p->total - p->sent;
+    memset(buf, ' ', n);
+    if (p->sent == 0 && n)
+        buf[0] = '{';
+    p->sent += n;
+    return n;
+}
+
+static CURLcode chunked_padding(CURL *h, size_t total, bool expect, long *status, curl_off_t *sent)
+{
+    char url[128];
+    snprintf(url, sizeof url, "https://127.0.0.1:%u/validate", (unsigned)srv.port);
+    struct padding p = { total, 0 };
+    struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/json");
+    hdr = curl_slist_append(hdr, "Transfer-Encoding: chunked");
+    hdr = curl_slist_append(hdr, expect ? "Expect: 100-continue" : "Expect:");
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_POST, 1L);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
+    curl_easy_setopt(h, CURLOPT_READFUNCTION, read_padding);
+    curl_easy_setopt(h, CURLOPT_READDATA, &p);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 30000L);
+    CURLcode rc = curl_easy_perform(h);
+    *status = 0;
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
+    curl_easy_getinfo(h, CURLINFO_SIZE_UPLOAD_T, sent);
+    curl_slist_free_all(hdr);
+    return rc;
+}
+
+static size_t drop_body(char *d, size_t s, size_t n, void *a)
+{
+    (void)d;
+    (void)a;
+    return s * n;
+}
+
+/* A chunked body far over --max-body: libmicrohttpd cannot answer before the body ends, so the
+ * server reads and drops it (storing nothing) and answers 413 at its end, up to 64 MiB past the
+ * limit; beyond that it closes the connection and the client gets no answer. */
+static void test_chunked_far_over_limit(void)
+{
+    static const struct { size_t over; bool expect; bool answered; } cases[] = {
+        { 2u << 20, false, true },              /* the old cut-off was 1 MiB past the limit */
+        { 2u << 20, true, true },
+        { 20u << 20, false, true },
+        { (64u << 20) - 4096, false, true },
+        { (64u << 20) + (1u << 20), false, false },
+        { (64u << 20) + (1u << 20), true, false },
+    };
+    double before = server_metric(&srv, "archgate_http_requests_total{endpoint=\"validate\",code=\"413\"}");
+    if (before < 0)
+        before = 0;
+    int answered = 0;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        CURL *h = client_new(NULL);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(h);
+        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, drop_body);
+        long status = 0;
+        curl_off_t sent = 0;
+        CURLcode rc = chunked_padding(h, MAX_BODY + cases[i].over, cases[i].expect, &status, &sent);
+        if (cases[i].answered) {
+            CASE_ASSERT(rc == CURLE_OK, i, "answered");
+            CASE_ASSERT(status == 413, i, "413");
+            /* (curl counts the chunk framing too) */
+            CASE_ASSERT((size_t)sent >= MAX_BODY + cases[i].over, i, "the whole body was taken");
+            answered++;
+        } else {
+            /* "Empty reply from server" (the body fitted in the socket buffers before the close),
+             * or a reset while still sending; never a final status */
+            CASE_ASSERT(rc == CURLE_GOT_NOTHING || rc == CURLE_SEND_ERROR || rc == CURLE_RECV_ERROR, i,
+                        "closed without an answer");
+            CASE_ASSERT(status == 0 || (cases[i].expect && status == 100), i, "no final status");
+        }
+        curl_easy_cleanup(h);
+    }
+    double after = server_metric(&srv, "archgate_http_requests_total{endpoint=\"validate\",code=\"413\"}");
+    CU_ASSERT(after - before == answered);
+    /* the server goes on serving */
+    struct reply r;
+    CU_ASSERT_EQUAL(get_status("GET", "/healthz", NULL, NULL, &r), 200);
+    reply_free(&r);
+}
+
 static void test_keep_alive(void)
 {
     CURL *h = client_new(NULL);
@@ -289,6 +382,7 @@ UNIT_SUITE("itest_http", suite_init, suite_cleanup,
            { "400 content type, empty, non-JSON, no request", test_bad_requests },
            { "200 echoes the uid, query string ignored", test_review_uid_echo },
            { "413 with Content-Length and chunked, limit exact", test_body_limit },
+           { "chunked body far over the limit: 413 up to 64 MiB past it, then closed", test_chunked_far_over_limit },
            { "keep-alive reuses the connection", test_keep_alive },
            { "32 concurrent clients, every answer has its uid", test_concurrent_clients },
            { "TLS 1.1 and CBC refused, 1.2 and 1.3 served", test_tls_versions },

@@ -247,9 +247,27 @@ static void test_review_kubeconfig(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "127.0.0.1:1"));
 }
 
+/* archgate check --kubeconfig: the same one-shot list as review, then the manifests judged. */
+static void test_check_kubeconfig(void)
+{
+    static char out[1 << 16], err[4096];
+    const char *pinned[] = { "check", "-f", SAMPLES "vms/fedora-arm64-pinned.yaml", "--kubeconfig", kubeconfig, NULL };
+    CU_ASSERT_EQUAL(itest_run(pinned, out, sizeof out, err, sizeof err), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "ADMITTED VirtualMachine default/fedora-arm64-pinned"));
+    const char *mismatch[] = { "check", "-f", SAMPLES "vms/fedora-arm64-selector-mismatch.yaml", "--kubeconfig",
+                               kubeconfig, NULL };
+    CU_ASSERT_EQUAL(itest_run(mismatch, out, sizeof out, err, sizeof err), 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "but no eligible node runs arm64"));
+    const char *nobody[] = { "check", "-f", SAMPLES "vms/fedora-arm64-pinned.yaml", "--kubeconfig", badconfig, NULL };
+    CU_ASSERT_EQUAL(itest_run(nobody, out, sizeof out, err, sizeof err), 2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "archgate check: cluster state: "));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "127.0.0.1:1"));
+}
+
 UNIT_SUITE("itest_kube", suite_init, suite_cleanup,
            { "serve --kubeconfig: not ready until every kind listed", test_ready_after_sync },
            { "decisions follow nodes leaving and joining within 1 s", test_follows_nodes },
            { "stale view: warning on answers, noted in /readyz, then cleared", test_stale_view },
            { "403: the log names the missing RBAC rule", test_forbidden_names_rule },
-           { "review --kubeconfig lists once and decides", test_review_kubeconfig })
+           { "review --kubeconfig lists once and decides", test_review_kubeconfig },
+           { "check --kubeconfig lists once and judges the manifests", test_check_kubeconfig })
