@@ -89,9 +89,24 @@ static enum ag_result hco_verdict(const struct review_request *rq, bool mutate, 
     v->cls = VC_SKIPPED;
     if (mutate || !rq->object)
         return AG_OK;
-    struct hco_review_input in = { rq->object, rq->op == OP_UPDATE ? rq->old_object : NULL, snap };
+    struct hco_review_input in = { rq->object, rq->op == OP_UPDATE ? rq->old_object : NULL, snap, NULL, 0 };
     struct hco_review_result hr;
-    enum ag_result r = hco_review(&in, pool, &hr);
+    /* what the registries list for the golden images' sources, within the request's deadline */
+    const char **urls = NULL;
+    size_t n = 0;
+    enum ag_result r = hco_review_sources(&in, pool, &urls, &n);
+    if (r != AG_OK)
+        return r;
+    struct registry_result *rr = n ? registry_resolve_list(urls, n, pool) : NULL;
+    struct hco_registry_answer *answers = rr ? pool_zalloc(pool, n * sizeof *answers) : NULL;
+    for (size_t i = 0; answers && i < n; i++) {
+        answers[i].url = urls[i];
+        answers[i].archs = rr[i].status == REG_OK ? rr[i].archs : 0;
+        answers[i].from_index = rr[i].from_index;
+    }
+    in.registry = answers;
+    in.nregistry = answers ? n : 0;
+    r = hco_review(&in, pool, &hr);
     if (r != AG_OK)
         return r;
     metrics_hco_review(hr.outcome, hr.kinds, hr.nwarnings);

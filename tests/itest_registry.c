@@ -1065,6 +1065,60 @@ static void test_review_cli(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(out, "configuration OK"));
 }
 
+/* A HyperConverged edit whose golden images come from this registry: the annotation against the
+ * index, both ways; a registry that cannot be read says nothing (issue 12). */
+static void test_hyperconverged_sources(void)
+{
+    SETUP();
+    write_cluster();
+    char in[512], nowhere[64];
+    snprintf(in, sizeof in, "%s/review-hco.json", dir);
+    snprintf(nowhere, sizeof nowhere, "127.0.0.1:%u", reg_free_port());
+#define HDICT(name, host, repo, archs) \
+    "{\"metadata\":{\"name\":\"" name "\",\"annotations\":{\"ssp.kubevirt.io/dict.architectures\":\"" archs "\"}}," \
+    "\"spec\":{\"template\":{\"spec\":{\"source\":{\"registry\":{\"url\":\"docker://%s/" repo "\"}}}}}}"
+    FILE *f = fopen(in, "w");
+    CU_ASSERT_FATAL(f != NULL);
+    fprintf(f,
+            "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\",\"request\":{\"uid\":\"h-1\","
+            "\"kind\":{\"group\":\"hco.kubevirt.io\",\"version\":\"v1beta1\",\"kind\":\"HyperConverged\"},"
+            "\"resource\":{\"group\":\"hco.kubevirt.io\",\"version\":\"v1beta1\",\"resource\":\"hyperconvergeds\"},"
+            "\"name\":\"kubevirt-hyperconverged\",\"namespace\":\"kubevirt-hyperconverged\",\"operation\":\"CREATE\","
+            "\"object\":{\"apiVersion\":\"hco.kubevirt.io/v1beta1\",\"kind\":\"HyperConverged\",\"metadata\":{"
+            "\"name\":\"kubevirt-hyperconverged\",\"namespace\":\"kubevirt-hyperconverged\"},\"spec\":{"
+            "\"featureGates\":{\"enableMultiArchBootImageImport\":true},\"dataImportCronTemplates\":["
+            HDICT("agree", "%s", "containerdisks/multi:1", "amd64,arm64") ","
+            HDICT("disagree", "%s", "containerdisks/amd64only:1", "amd64,arm64") ","
+            HDICT("more", "%s", "containerdisks/multi:1", "arm64") ","
+            HDICT("unreachable", "%s", "x/y:1", "amd64") "]}}}}",
+            hostA, hostA, hostA, nowhere);
+#undef HDICT
+    fclose(f);
+    static char out[65536], err[4096];
+    const char *args[] = { "review", "--cluster-state", cluster_dir, "--registry-ca", ca, "--registry-timeout", "1s",
+                           NULL };
+    double t0 = mono_s();
+    int rc = itest_run_stdin(args, in, out, sizeof out, err, sizeof err);
+    double secs = mono_s() - t0;
+    CU_ASSERT_EQUAL(rc, 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "\"allowed\":true"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "golden image disagree: annotated arm64, but its registry index lists only amd64"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "golden image more: its registry index also lists amd64, which the annotation "
+                                       "leaves out"));
+    CU_ASSERT_PTR_NULL(strstr(out, "golden image agree: annotated amd64, arm64, but its"));
+    CU_ASSERT_PTR_NULL(strstr(out, "golden image agree: its"));
+    CU_ASSERT_PTR_NULL(strstr(out, "golden image unreachable: annotated amd64, but its"));
+    CU_ASSERT_PTR_NULL(strstr(out, "golden image unreachable: its"));
+    /* the other warnings stay: the cluster's only workload node is arm64 */
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "golden image unreachable: annotated amd64, but no workload node runs it"));
+    CU_ASSERT(secs < 1.0 + 1.5);
+    /* with lookups off, nothing is said about the registry */
+    const char *off[] = { "review", "--cluster-state", cluster_dir, "--registry-lookup", "off", NULL };
+    rc = itest_run_stdin(off, in, out, sizeof out, err, sizeof err);
+    CU_ASSERT_EQUAL(rc, 0);
+    CU_ASSERT_PTR_NULL(strstr(out, "registry index"));
+}
+
 UNIT_SUITE("itest_registry", NULL, suite_cleanup,
            { "the client reads index, list, schema 2 and OCI manifests from docker-registry", test_client_kinds },
            { "plain HTTP only for --registry-insecure hosts; a mirror", test_insecure_and_mirror },
@@ -1076,4 +1130,5 @@ UNIT_SUITE("itest_registry", NULL, suite_cleanup,
            { "the registry stopped and started again mid-run", test_registry_restart },
            { "end to end: deny, /mutate pins, source in messages, catalog and annotation win, off", test_end_to_end },
            { "end to end: a registry that never answers costs --registry-timeout, no more", test_end_to_end_timeout },
-           { "archgate review asks the registry too; --registry-auth; serve --check", test_review_cli })
+           { "archgate review asks the registry too; --registry-auth; serve --check", test_review_cli },
+           { "a HyperConverged edit: golden-image annotations against the registry", test_hyperconverged_sources })

@@ -56,7 +56,7 @@ static void review(const char *object, const char *old, struct hco_review_result
 {
     cJSON *o = tu_parse(object), *b = old ? tu_parse(old) : NULL;
     CU_ASSERT_PTR_NOT_NULL_FATAL(o);
-    struct hco_review_input in = { o, b, snap };
+    struct hco_review_input in = { o, b, snap, NULL, 0 };
     CU_ASSERT_EQUAL(hco_review(&in, pool, out), AG_OK);
     for (size_t i = 0; i < out->nwarnings; i++)
         CU_ASSERT(strlen(out->warnings[i]) < WARNING_MAX_LEN);
@@ -213,6 +213,53 @@ static void test_unreadable(void)
     CU_ASSERT_EQUAL(r.outcome, HO_UNREADABLE);
 }
 
+/* Golden-image sources: which are asked about, and the annotation against what was answered. */
+static void test_registry(void)
+{
+    const char *dicts = DICT("multi", ARCHS("amd64,arm64")) "," DICT("narrow", ARCHS("amd64")) ","
+                        DICT("wide", ARCHS("amd64,arm64,s390x")) "," DICT("bare", "") ","
+                        DICT("off", "\"dataimportcrontemplate.kubevirt.io/enable\":\"false\"," ARCHS("amd64"));
+    cJSON *o = tu_parse(hco_v1beta1("true", dicts, NULL));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+    struct hco_review_input in = { o, NULL, snap, NULL, 0 };
+    const char **urls = NULL;
+    size_t n = 0;
+    CU_ASSERT_EQUAL(hco_review_sources(&in, pool, &urls, &n), AG_OK);
+    /* enabled and annotated only: not "bare", not "off" */
+    CU_ASSERT_EQUAL_FATAL(n, 3);
+    CU_ASSERT_STRING_EQUAL(urls[0], "docker://quay.io/containerdisks/multi");
+    CU_ASSERT_STRING_EQUAL(urls[2], "docker://quay.io/containerdisks/wide");
+    struct hco_registry_answer answers[] = {
+        { "docker://quay.io/containerdisks/multi", arch_bit(ARCH_AMD64) | arch_bit(ARCH_ARM64), true },
+        { "docker://quay.io/containerdisks/narrow", arch_bit(ARCH_AMD64) | arch_bit(ARCH_ARM64), true },
+        { "docker://quay.io/containerdisks/wide", arch_bit(ARCH_AMD64), false },
+    };
+    in.registry = answers;
+    in.nregistry = 3;
+    struct hco_review_result r;
+    CU_ASSERT_EQUAL(hco_review(&in, pool, &r), AG_OK);
+    CU_ASSERT(has(&r, HW_REGISTRY_DIFFERS, "golden image narrow: its registry index also lists arm64, which the "
+                                           "annotation leaves out"));
+    CU_ASSERT(has(&r, HW_REGISTRY_DIFFERS, "golden image wide: annotated arm64, s390x, but its registry image lists "
+                                           "only amd64"));
+    for (size_t i = 0; i < r.nwarnings; i++)
+        CU_ASSERT_PTR_NULL(strstr(r.warnings[i], "golden image multi: its"));
+    /* an answer of nothing (the registry could not be read) says nothing */
+    answers[2].archs = 0;
+    CU_ASSERT_EQUAL(hco_review(&in, pool, &r), AG_OK);
+    for (size_t i = 0; i < r.nwarnings; i++)
+        CU_ASSERT_PTR_NULL(strstr(r.warnings[i], "golden image wide: annotated arm64, s390x, but"));
+    /* multi-arch off, or an UPDATE with no relevant change: nothing to ask about */
+    cJSON *off = tu_parse(hco_v1beta1("false", dicts, NULL));
+    struct hco_review_input in_off = { off, NULL, snap, NULL, 0 }, in_same = { o, o, snap, NULL, 0 };
+    CU_ASSERT_EQUAL(hco_review_sources(&in_off, pool, &urls, &n), AG_OK);
+    CU_ASSERT_EQUAL(n, 0);
+    CU_ASSERT_EQUAL(hco_review_sources(&in_same, pool, &urls, &n), AG_OK);
+    CU_ASSERT_EQUAL(n, 0);
+    cJSON_Delete(off);
+    cJSON_Delete(o);
+}
+
 /* The whole request path: allowed with the warnings on /validate, untouched on /mutate. */
 static void test_webhook(void)
 {
@@ -247,4 +294,5 @@ UNIT_SUITE("hco_review", suite_init, suite_cleanup,
            { "an UPDATE without a relevant change is silent", test_unchanged_update },
            { "at most six golden-image warnings and a summary; warnings fit", test_cap_and_length },
            { "unreadable objects", test_unreadable },
+           { "golden-image sources against what their registry lists", test_registry },
            { "through webhook_handle: allowed, warnings on /validate only", test_webhook });

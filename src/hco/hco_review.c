@@ -148,7 +148,34 @@ static enum ag_result note(struct dict_notes *dn, enum hco_warning_kind k, const
     return AG_OK;
 }
 
-static enum ag_result judge_dict(const struct dict *d, archset w, struct pool *pool, struct dict_notes *dn)
+static const struct hco_registry_answer *answer_for(const struct hco_review_input *in, const char *url)
+{
+    for (size_t i = 0; url && i < in->nregistry; i++)
+        if (in->registry[i].url && strcmp(in->registry[i].url, url) == 0 && in->registry[i].archs)
+            return &in->registry[i];
+    return NULL;
+}
+
+/* The annotation against what the registry lists, both ways. */
+static enum ag_result compare_registry(const struct dict *d, archset listed, const struct hco_registry_answer *a,
+                                       struct pool *pool, struct dict_notes *dn)
+{
+    char a1[64], a2[64];
+    const char *what = a->from_index ? "registry index" : "registry image";
+    if (listed & ~a->archs)
+        return note(dn, HW_REGISTRY_DIFFERS,
+                    pool_printf(pool, "golden image %s: annotated %s, but its %s lists only %s", d->name,
+                                arch_set_format(listed & ~a->archs, a1, sizeof a1), what,
+                                arch_set_format(a->archs, a2, sizeof a2)));
+    if (a->archs & ~listed)
+        return note(dn, HW_REGISTRY_DIFFERS,
+                    pool_printf(pool, "golden image %s: its %s also lists %s, which the annotation leaves out", d->name,
+                                what, arch_set_format(a->archs & ~listed, a1, sizeof a1)));
+    return AG_OK;
+}
+
+static enum ag_result judge_dict(const struct dict *d, archset w, const struct hco_registry_answer *reg,
+                                 struct pool *pool, struct dict_notes *dn)
 {
     char a1[64], a2[64];
     memset(dn, 0, sizeof *dn);
@@ -193,6 +220,8 @@ static enum ag_result judge_dict(const struct dict *d, archset w, struct pool *p
                                           "not deploy it", d->name));
         return AG_OK;
     }
+    if (reg && compare_registry(d, listed, reg, pool, dn) != AG_OK)
+        return AG_ENOMEM;
     if (!(listed & w))
         return note(dn, HW_NO_SUPPORTED_ARCH,
                     pool_printf(pool, "golden image %s: annotated %s, but no workload node runs it: HCO will not "
@@ -201,6 +230,42 @@ static enum ag_result judge_dict(const struct dict *d, archset w, struct pool *p
         return note(dn, HW_ARCHS_DROPPED,
                     pool_printf(pool, "golden image %s: HCO will drop %s (no workload node) and keep %s", d->name,
                                 arch_set_format(listed & ~w, a1, sizeof a1), arch_set_format(listed & w, a2, sizeof a2)));
+    return AG_OK;
+}
+
+enum ag_result hco_review_sources(const struct hco_review_input *in, struct pool *pool, const char ***urls,
+                                  size_t *n)
+{
+    char err[256];
+    struct hco_view now, before;
+    *urls = NULL;
+    *n = 0;
+    enum ag_result r = read_view(in->object, pool, &now, err, sizeof err);
+    if (r != AG_OK)
+        return r == AG_ENOMEM ? r : AG_OK;
+    if (now.settings.multiarch != HCO_MULTIARCH_ON || now.ndicts == 0)
+        return AG_OK;
+    if (in->old_object) {
+        r = read_view(in->old_object, pool, &before, err, sizeof err);
+        if (r == AG_ENOMEM)
+            return r;
+        if (r == AG_OK && same_view(&now, &before))
+            return AG_OK;
+    }
+    const char **u = pool_alloc(pool, now.ndicts * sizeof *u);
+    if (!u)
+        return AG_ENOMEM;
+    for (size_t i = 0; i < now.ndicts; i++) {
+        const struct dict *d = &now.dicts[i];
+        if (!d->enabled || !d->archs || !d->url)
+            continue;
+        bool seen = false;
+        for (size_t j = 0; j < *n && !seen; j++)
+            seen = strcmp(u[j], d->url) == 0;
+        if (!seen)
+            u[(*n)++] = d->url;
+    }
+    *urls = u;
     return AG_OK;
 }
 
@@ -251,7 +316,7 @@ enum ag_result hco_review(const struct hco_review_input *in, struct pool *pool, 
             struct dict_notes dn;
             if (!d->enabled)
                 continue;
-            if ((r = judge_dict(d, w, pool, &dn)) != AG_OK)
+            if ((r = judge_dict(d, w, answer_for(in, d->url), pool, &dn)) != AG_OK)
                 return r;
             for (size_t j = 0; j < dn.n; j++) {
                 if (shown < HCO_REVIEW_MAX_DICT_WARNINGS && out->nwarnings < VERDICT_MAX_WARNINGS - 1) {
@@ -278,7 +343,7 @@ const char *hco_warning_kind_name(enum hco_warning_kind k)
     static const char *const names[HW_COUNT] = {
         [HW_NO_ANNOTATION] = "no_annotation", [HW_MALFORMED] = "malformed_annotation",
         [HW_NO_SUPPORTED_ARCH] = "no_supported_architecture", [HW_ARCHS_DROPPED] = "architectures_dropped",
-        [HW_GATE_OFF] = "multi_arch_off", [HW_UNREADABLE] = "unreadable", [HW_SUMMARY] = "summary",
+        [HW_REGISTRY_DIFFERS] = "registry_differs", [HW_GATE_OFF] = "multi_arch_off", [HW_UNREADABLE] = "unreadable", [HW_SUMMARY] = "summary",
     };
     return (unsigned)k < HW_COUNT ? names[k] : "unknown";
 }

@@ -26,6 +26,7 @@ enum hco_warning_kind {
     HW_MALFORMED,           /* an empty or unknown item in the annotation */
     HW_NO_SUPPORTED_ARCH,   /* no annotated architecture has a workload node: not deployed */
     HW_ARCHS_DROPPED,       /* some annotated architectures have no workload node */
+    HW_REGISTRY_DIFFERS,    /* the annotation and what the image's registry lists differ */
     HW_GATE_OFF,            /* multi-architecture boot images off on heterogeneous workload nodes */
     HW_UNREADABLE,          /* the object could not be read */
     HW_SUMMARY,             /* more DICT warnings than are shown */
@@ -35,10 +36,20 @@ enum hco_warning_kind {
 /* How the review ended, for metrics. */
 enum hco_outcome { HO_SILENT = 0, HO_WARNED, HO_UNCHANGED, HO_UNREADABLE, HO_COUNT };
 
+/* What a registry said of one golden image's source (registry lookups happen outside the review,
+ * within the request's deadline; see hco_review_sources). */
+struct hco_registry_answer {
+    const char *url;                /* spec.template.spec.source.registry.url, as in the DICT */
+    archset archs;                  /* 0: the registry could not be read; nothing is said then */
+    bool from_index;                /* an image index (true) or a single manifest's config */
+};
+
 struct hco_review_input {
     const cJSON *object;            /* request.object */
     const cJSON *old_object;        /* request.oldObject on UPDATE, else NULL */
     const struct snapshot *snap;
+    const struct hco_registry_answer *registry;     /* may be NULL */
+    size_t nregistry;
 };
 
 struct hco_review_result {
@@ -47,6 +58,12 @@ struct hco_review_result {
     enum hco_warning_kind kinds[VERDICT_MAX_WARNINGS];
     size_t nwarnings;
 };
+
+/* The registry sources worth asking about for this review: those of enabled, annotated DICTs
+ * while multi-architecture boot images are on after the edit, none for an UPDATE without a
+ * relevant change. *urls (in the pool) holds *n of them, each once. */
+enum ag_result hco_review_sources(const struct hco_review_input *in, struct pool *pool, const char ***urls,
+                                  size_t *n);
 
 /* Review one CREATE (old_object NULL) or UPDATE. AG_ENOMEM when the pool runs dry. */
 enum ag_result hco_review(const struct hco_review_input *in, struct pool *pool, struct hco_review_result *out);
