@@ -12,7 +12,7 @@
 
 /* One flag: its name, which subcommands take it, the value placeholder (NULL: a switch),
  * the default shown in --help, and the help text. */
-enum { FOR_SERVE = 1, FOR_REVIEW = 2 };
+enum { FOR_SERVE = 1, FOR_REVIEW = 2, FOR_AUDIT = 4 };
 struct flag {
     const char *name;
     int for_cmds;
@@ -35,16 +35,21 @@ static const struct flag flags[] = {
     { "--cert-poll-interval", FOR_SERVE, "DURATION", "2s", "how often the certificate files are checked" },
     { "--cluster-poll-interval", FOR_SERVE, "DURATION", "2s", "how often the cluster-state folder is checked" },
     { "--check", FOR_SERVE, NULL, "off", "validate flags, certificates and cluster state, print the settings, exit" },
-    { "--cluster-state", FOR_SERVE | FOR_REVIEW, "DIR", "(none: empty cluster)", "folder of `kubectl get -o json` files" },
-    { "--kubeconfig", FOR_SERVE | FOR_REVIEW, "FILE", "(none)", "list and watch the cluster through kube-apiserver, as this kubeconfig says" },
-    { "--in-cluster", FOR_SERVE | FOR_REVIEW, NULL, "off", "list and watch the cluster as the pod's service account" },
+    { "--cluster-state", FOR_SERVE | FOR_REVIEW | FOR_AUDIT, "DIR", "(none: empty cluster)", "folder of `kubectl get -o json` files" },
+    { "--kubeconfig", FOR_SERVE | FOR_REVIEW | FOR_AUDIT, "FILE", "(none)", "list and watch the cluster through kube-apiserver, as this kubeconfig says" },
+    { "--in-cluster", FOR_SERVE | FOR_REVIEW | FOR_AUDIT, NULL, "off", "list and watch the cluster as the pod's service account" },
     { "--max-staleness", FOR_SERVE, "DURATION", "2m", "a watch failing this long makes the cluster view stale (warned)" },
-    { "--image-catalog", FOR_SERVE | FOR_REVIEW, "FILE", "(none)", "JSON map of containerDisk images to architectures" },
-    { "--multi-arch", FOR_SERVE | FOR_REVIEW, "auto|on|off", "auto", "multi-architecture boot images (auto: read HyperConverged)" },
-    { "--unknown-image", FOR_SERVE | FOR_REVIEW, "allow|warn|deny", "warn", "answer for a VM whose image architecture is unknown" },
+    { "--image-catalog", FOR_SERVE | FOR_REVIEW | FOR_AUDIT, "FILE", "(none)", "JSON map of containerDisk images to architectures" },
+    { "--multi-arch", FOR_SERVE | FOR_REVIEW | FOR_AUDIT, "auto|on|off", "auto", "multi-architecture boot images (auto: read HyperConverged)" },
+    { "--unknown-image", FOR_SERVE | FOR_REVIEW | FOR_AUDIT, "allow|warn|deny", "warn", "answer for a VM whose image architecture is unknown" },
     { "--mutate", FOR_REVIEW, NULL, "off", "answer as /mutate instead of /validate" },
-    { "--log-level", FOR_SERVE | FOR_REVIEW, "debug|info|warn|error", "info (review: warn)", "least severe level logged" },
-    { "--log-format", FOR_SERVE | FOR_REVIEW, "text|json", "text", "log line format (stderr)" },
+    { "-o", FOR_AUDIT, "table|json", "table", "audit output: one line per VM that would be refused and a summary, or JSON" },
+    { "--audit-events", FOR_SERVE, "true|false", "true", "Kubernetes Events on VMs that would be refused now (and on recovery)" },
+    { "--leader-elect", FOR_SERVE, "true|false", "true", "with a kube source, audit only while holding the Lease (one auditor among replicas)" },
+    { "--lease-name", FOR_SERVE, "NAME", "archgate-auditor", "the coordination.k8s.io Lease of the auditor" },
+    { "--lease-namespace", FOR_SERVE, "NS", "$POD_NAMESPACE", "namespace of the Lease (else the kubeconfig's, else default)" },
+    { "--log-level", FOR_SERVE | FOR_REVIEW | FOR_AUDIT, "debug|info|warn|error", "info (review: warn)", "least severe level logged" },
+    { "--log-format", FOR_SERVE | FOR_REVIEW | FOR_AUDIT, "text|json", "text", "log line format (stderr)" },
 };
 
 static const struct flag *find_flag(const char *name)
@@ -169,6 +174,9 @@ static void set_defaults(struct config *cfg)
     cfg->policy.unknown_image = UNKNOWN_IMAGE_WARN;
     cfg->log_level = LOG_INFO;
     cfg->log_format = LOG_TEXT;
+    cfg->audit_events = true;
+    cfg->leader_elect = true;
+    cfg->lease_name = "archgate-auditor";
 }
 
 /* Apply one flag with its value (NULL for switches). */
@@ -255,6 +263,33 @@ static enum ag_result apply(struct config *cfg, const struct flag *f, const char
             return fail(err, errlen, "--unknown-image: want allow, warn or deny, got %s", v);
     } else if (strcmp(name, "--mutate") == 0) {
         cfg->mutate = true;
+    } else if (strcmp(name, "-o") == 0) {
+        if (strcmp(v, "table") == 0)
+            cfg->audit_json = false;
+        else if (strcmp(v, "json") == 0)
+            cfg->audit_json = true;
+        else
+            return fail(err, errlen, "-o: want table or json, got %s", v);
+    } else if (strcmp(name, "--audit-events") == 0 || strcmp(name, "--leader-elect") == 0) {
+        bool on;
+        if (strcmp(v, "true") == 0)
+            on = true;
+        else if (strcmp(v, "false") == 0)
+            on = false;
+        else
+            return fail(err, errlen, "%s: want true or false, got %s", name, v);
+        if (name[2] == 'a')
+            cfg->audit_events = on;
+        else
+            cfg->leader_elect = on;
+    } else if (strcmp(name, "--lease-name") == 0) {
+        if (!*v || strlen(v) > 253)
+            return fail(err, errlen, "--lease-name: want a name of 1 to 253 characters");
+        cfg->lease_name = v;
+    } else if (strcmp(name, "--lease-namespace") == 0) {
+        if (!*v || strlen(v) > 63)
+            return fail(err, errlen, "--lease-namespace: want a namespace of 1 to 63 characters");
+        cfg->lease_namespace = v;
     } else if (strcmp(name, "--log-level") == 0) {
         if (!log_parse_level(v, &cfg->log_level))
             return fail(err, errlen, "--log-level: want debug, info, warn or error, got %s", v);
@@ -277,6 +312,8 @@ enum ag_result config_parse(int argc, char **argv, struct config *cfg, char *err
         cfg->cmd = CMD_SERVE;
     else if (strcmp(cmd, "review") == 0)
         cfg->cmd = CMD_REVIEW;
+    else if (strcmp(cmd, "audit") == 0)
+        cfg->cmd = CMD_AUDIT;
     else if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0)
         cfg->cmd = CMD_VERSION;
     else if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0)
@@ -285,8 +322,8 @@ enum ag_result config_parse(int argc, char **argv, struct config *cfg, char *err
         return fail(err, errlen, "unknown command: %s (want serve, review or version)", cmd);
     if (cfg->cmd == CMD_VERSION || cfg->cmd == CMD_HELP)
         return AG_OK;
-    int mask = cfg->cmd == CMD_SERVE ? FOR_SERVE : FOR_REVIEW;
-    if (cfg->cmd == CMD_REVIEW)
+    int mask = cfg->cmd == CMD_SERVE ? FOR_SERVE : cfg->cmd == CMD_AUDIT ? FOR_AUDIT : FOR_REVIEW;
+    if (cfg->cmd == CMD_REVIEW || cfg->cmd == CMD_AUDIT)
         cfg->log_level = LOG_WARN;  /* stdout is the answer; stderr carries only problems */
 
     for (int i = 2; i < argc; i++) {
@@ -352,18 +389,24 @@ void config_usage(FILE *out)
           "Usage:\n"
           "  archgate serve --tls-cert FILE --tls-key FILE [flags]   serve /validate and /mutate over HTTPS\n"
           "  archgate review [--mutate] [flags] < review.json        decide one AdmissionReview, print the answer\n"
+          "  archgate audit [--cluster-state DIR|--kubeconfig FILE|--in-cluster] [-o table|json]\n"
+          "                                                          which existing VMs would be refused now\n"
           "  archgate version                                        print the version\n"
           "  archgate --help                                         this text\n\n"
           "serve flags:\n", out);
     usage_section(out, FOR_SERVE);
     fputs("\nreview flags:\n", out);
     usage_section(out, FOR_REVIEW);
+    fputs("\naudit flags:\n", out);
+    usage_section(out, FOR_AUDIT);
     fputs("\nDurations: 500ms, 10s, 2m, 1h (bare numbers are seconds). Sizes: 7MiB, 64KiB, 1048576.\n"
           "Signals (serve): SIGHUP reloads certificate and cluster state now; SIGTERM/SIGINT: report\n"
           "not ready and keep serving for --shutdown-delay (a second signal cuts it short), then stop\n"
           "accepting, finish requests in flight within --shutdown-grace, exit 0.\n"
           "review exits 0 with the answer on stdout (allowed or denied), 2 on unusable input,\n"
-          "1 when the cluster state or image catalog cannot be read.\n", out);
+          "1 when the cluster state or image catalog cannot be read.\n"
+          "audit exits 0 when no VM would be refused, 1 when some would, 2 on bad flags or when the\n"
+          "cluster state or the VMs cannot be read.\n", out);
 }
 
 static const char *multi_arch_name(enum multi_arch_mode m)
@@ -400,6 +443,10 @@ void config_print(const struct config *cfg, FILE *out)
     fprintf(out, "image-catalog         %s\n", cfg->image_catalog ? cfg->image_catalog : "(none)");
     fprintf(out, "multi-arch            %s\n", multi_arch_name(cfg->policy.multi_arch));
     fprintf(out, "unknown-image         %s\n", unknown_image_name(cfg->policy.unknown_image));
+    fprintf(out, "audit-events          %s\n", cfg->audit_events ? "true" : "false");
+    fprintf(out, "leader-elect          %s\n", cfg->leader_elect ? "true" : "false");
+    fprintf(out, "lease                 %s/%s\n", cfg->lease_namespace ? cfg->lease_namespace : "$POD_NAMESPACE",
+            cfg->lease_name);
     fprintf(out, "log-level             %s\n", levels[cfg->log_level]);
     fprintf(out, "log-format            %s\n", cfg->log_format == LOG_JSON ? "json" : "text");
 }

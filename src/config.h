@@ -9,7 +9,7 @@
 #include "log.h"
 #include "result.h"
 
-enum command { CMD_NONE = 0, CMD_SERVE, CMD_REVIEW, CMD_VERSION, CMD_HELP };
+enum command { CMD_NONE = 0, CMD_SERVE, CMD_REVIEW, CMD_VERSION, CMD_HELP, CMD_AUDIT };
 
 struct config {
     enum command cmd;
@@ -40,6 +40,13 @@ struct config {
 
     /* review */
     bool mutate;
+
+    /* audit (the subcommand) and the auditor of serve */
+    bool audit_json;                /* audit -o json (default: table) */
+    bool audit_events;              /* serve: Kubernetes Events on VMs that would be refused (default on) */
+    bool leader_elect;              /* serve: audit only while holding the Lease (default on with a kube source) */
+    const char *lease_name;         /* default "archgate-auditor" */
+    const char *lease_namespace;    /* default: $POD_NAMESPACE, else the kubeconfig's namespace */
 
     /* logs */
     enum log_level log_level;

@@ -19,6 +19,9 @@
 #include "tlsfiles.h"
 #include "version.h"
 #include "webhook.h"
+#include "audit/audit.h"
+#include "audit/inventory.h"
+#include "audit/vmsource.h"
 
 /* Read all of stdin, at most `limit` bytes. *too_big is set when there was more. */
 static char *read_stdin(size_t limit, size_t *len, bool *too_big)
@@ -123,6 +126,55 @@ static int cmd_review(const struct config *cfg)
     mem_free(body);
     snapshot_release(snap);
     return fflush(stdout) == 0 ? rc : 1;
+}
+
+/* `archgate audit`: every VM of the cluster (folder or kube-apiserver) judged as a CREATE now.
+ * Exit 0 when none would be refused, 1 when some would, 2 when the audit cannot be made. */
+static int cmd_audit(const struct config *cfg)
+{
+    char err[1024] = "";
+    int rc = 2;
+    struct snapshot *snap = NULL;
+    struct audit_report *rep = NULL;
+    struct inventory *inv = inventory_new();
+    if (!inv) {
+        fprintf(stderr, "archgate audit: out of memory\n");
+        return 2;
+    }
+    if (load_once(cfg, &snap, err, sizeof err) != AG_OK) {
+        fprintf(stderr, "archgate audit: cluster state: %s\n", err);
+        goto out;
+    }
+    enum ag_result r = AG_OK;
+    if (uses_kube(cfg)) {
+        struct kube_config kc = { 0 };
+        r = load_kube_config(cfg, &kc, err, sizeof err);
+        if (r == AG_OK)
+            r = vmsource_list_once(&kc, inv, err, sizeof err);
+        kube_config_free(&kc);
+    } else if (cfg->cluster_state) {
+        r = inventory_load_dir(inv, cfg->cluster_state, err, sizeof err);
+    }
+    if (r != AG_OK) {
+        fprintf(stderr, "archgate audit: VMs: %s\n", err);
+        goto out;
+    }
+    if (audit_run(snap, inv, &cfg->policy, &rep) != AG_OK) {
+        fprintf(stderr, "archgate audit: out of memory\n");
+        goto out;
+    }
+    if (cfg->audit_json)
+        audit_print_json(rep, stdout);
+    else
+        audit_print_table(rep, stdout);
+    rc = rep->status[AS_REFUSED] ? 1 : 0;
+    if (fflush(stdout) != 0)
+        rc = 2;
+out:
+    audit_report_free(rep);
+    inventory_free(inv);
+    snapshot_release(snap);
+    return rc;
 }
 
 static void describe_snapshot(const struct snapshot *s, FILE *out)
@@ -312,6 +364,8 @@ int main(int argc, char **argv)
         return cmd_review(&cfg);
     case CMD_SERVE:
         return cmd_serve(&cfg);
+    case CMD_AUDIT:
+        return cmd_audit(&cfg);
     case CMD_NONE:
         break;
     }
