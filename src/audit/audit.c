@@ -112,8 +112,10 @@ static bool add_finding(struct run *ru, const struct inv_entry *e, bool is_vmi, 
     return true;
 }
 
-/* A running VMI against its node: NULL when fine, else the message (in the scratch pool). */
-static const char *vmi_check(struct run *ru, const struct inv_obj *vmi, unsigned *cls)
+/* A running VMI against its node: NULL when fine, else the message (in the scratch pool). The
+ * image is read from the VM when there is one (its dataVolumeTemplates name the DataSource;
+ * the VMI only names the DataVolume they made). */
+static const char *vmi_check(struct run *ru, const struct inv_obj *vm, const struct inv_obj *vmi, unsigned *cls)
 {
     if (!vmi || !vmi->readable || !vmi->running || !vmi->node)
         return NULL;
@@ -123,7 +125,9 @@ static const char *vmi_check(struct run *ru, const struct inv_obj *vmi, unsigned
         return pool_printf(ru->scratch, "the VMI is running on node %s, which is no longer in the cluster",
                            vmi->node);
     }
-    archset img = image_archs(ru->s, &vmi->facts);
+    archset img = vm && vm->readable ? image_archs(ru->s, &vm->facts) : 0;
+    if (!img)
+        img = image_archs(ru->s, &vmi->facts);
     if (n->arch != ARCH_NONE && img && !arch_in(img, n->arch)) {
         char b[64];
         *cls = AC_VMI_NODE_ARCH;
@@ -184,7 +188,7 @@ static void judge(void *arg, const struct inv_entry *e)
     }
     if (st != AS_REFUSED) {
         unsigned vcls = 0;
-        const char *vmsg = vmi_check(ru, e->vmi, &vcls);
+        const char *vmsg = vmi_check(ru, e->vm, e->vmi, &vcls);
         if (vmsg) {
             st = AS_REFUSED;
             cls = vcls;
