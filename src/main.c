@@ -22,6 +22,8 @@
 #include "audit/audit.h"
 #include "audit/inventory.h"
 #include "audit/vmsource.h"
+#include "audit/auditor.h"
+#include "audit/lease.h"
 
 /* Read all of stdin, at most `limit` bytes. *too_big is set when there was more. */
 static char *read_stdin(size_t limit, size_t *len, bool *too_big)
@@ -191,6 +193,81 @@ static void on_kube_synced(void)
     http_set_cluster_ready(true);
 }
 
+/* This replica's name for the Lease and Events: $POD_NAME, else host_pid. */
+static void replica_identity(char *buf, size_t len)
+{
+    const char *pod = getenv("POD_NAME");
+    if (pod && *pod) {
+        snprintf(buf, len, "%.200s", pod);
+        return;
+    }
+    char host[128] = "archgate";
+    if (gethostname(host, sizeof host) != 0)
+        snprintf(host, sizeof host, "archgate");
+    host[sizeof host - 1] = '\0';
+    snprintf(buf, len, "%s_%ld", host, (long)getpid());
+}
+
+/* The auditor of serve: VMs from the live source (with the Lease and Events) or the folder. */
+static struct inventory *audit_inv;
+static bool audit_lease;
+
+static enum ag_result start_audit(const struct config *cfg, const struct kube_config *kc, char *err, size_t errlen)
+{
+    static char identity[256], lease_ns[128];
+    replica_identity(identity, sizeof identity);
+    if (!(audit_inv = inventory_new())) {
+        snprintf(err, errlen, "out of memory");
+        return AG_ENOMEM;
+    }
+    struct auditor_opts ao = { .inv = audit_inv, .policy = &cfg->policy, .identity = identity };
+    if (kc) {
+        struct vmsource_opts vo = { .cfg = kc, .inv = audit_inv };
+        if (vmsource_start(&vo, err, errlen) != AG_OK)
+            return AG_EIO;
+        if (cfg->leader_elect) {
+            const char *ns = cfg->lease_namespace ? cfg->lease_namespace : getenv("POD_NAMESPACE");
+            if (!ns || !*ns)
+                ns = kc->ns && *kc->ns ? kc->ns : "default";
+            snprintf(lease_ns, sizeof lease_ns, "%s", ns);
+            struct lease_opts lo = { .cfg = kc, .ns = lease_ns, .name = cfg->lease_name, .identity = identity };
+            lease_timings(&lo);
+            if (lease_start(&lo, err, errlen) != AG_OK)
+                return AG_EIO;
+            audit_lease = true;
+            ao.leading = lease_leading;
+            log_info("audit: leader election on Lease %s/%s as %s (%u/%u/%u ms)", lease_ns, cfg->lease_name, identity,
+                     lo.duration_ms, lo.renew_deadline_ms, lo.retry_ms);
+        }
+        if (cfg->audit_events)
+            ao.events_cfg = kc;
+    } else {
+        ao.inventory_dir = cfg->cluster_state;
+    }
+    if (auditor_start(&ao, err, errlen) != AG_OK)
+        return AG_EIO;
+    metrics_set_extra_fn(auditor_metrics);
+    return AG_OK;
+}
+
+/* SIGTERM: stop auditing and give the Lease up at once, so another replica takes over. */
+static void stop_audit_early(void)
+{
+    auditor_stop();
+    if (audit_lease)
+        lease_stop(true);
+    audit_lease = false;
+}
+
+static void stop_audit(void)
+{
+    stop_audit_early();
+    metrics_set_extra_fn(NULL);
+    vmsource_stop();
+    inventory_free(audit_inv);
+    audit_inv = NULL;
+}
+
 static int cmd_serve(const struct config *cfg)
 {
     char err[1024] = "";
@@ -270,6 +347,11 @@ static int cmd_serve(const struct config *cfg)
             source = SOURCE_FILE;
         }
     }
+    if ((source == SOURCE_KUBE || cfg->cluster_state) &&
+        start_audit(cfg, source == SOURCE_KUBE ? &kc : NULL, err, sizeof err) != AG_OK) {
+        log_error("audit: %s", err);
+        goto out;
+    }
     if (http_start(cfg, err, sizeof err) != AG_OK) {
         log_error("%s", err);
         goto out;
@@ -293,6 +375,7 @@ static int cmd_serve(const struct config *cfg)
         }
         log_info("%s: stopping (delay %u ms, grace %u ms)", sig == SIGTERM ? "SIGTERM" : "SIGINT",
                  cfg->shutdown_delay_ms, cfg->shutdown_grace_ms);
+        stop_audit_early();
         break;
     }
     if (cfg->shutdown_delay_ms) {
@@ -331,6 +414,7 @@ static int cmd_serve(const struct config *cfg)
 out:
     if (http_started)
         http_stop(cfg->shutdown_grace_ms);
+    stop_audit();
     if (source == SOURCE_FILE)
         source_file_watch_stop();
     else if (source == SOURCE_KUBE)

@@ -41,6 +41,10 @@ void metrics_kube_kind(unsigned slot, const char *resource, const char *version)
 void metrics_kube_count(unsigned slot, enum kube_counter c);
 unsigned long long metrics_kube_value(unsigned slot, enum kube_counter c);
 
+/* More exposition text from another module (the auditor), appended to every render: `fn`
+ * writes at most cap - 1 bytes and returns the length. NULL: none. */
+void metrics_set_extra_fn(size_t (*fn)(char *buf, size_t cap));
+
 /* The exposition text, mem_malloc'd (caller mem_free's), NULL on allocation failure. `snap`
  * (may be NULL) and `policy` feed the cluster gauges. */
 char *metrics_render(const struct snapshot *snap, const struct policy *policy, size_t *len);

@@ -233,6 +233,10 @@ static struct inv_obj *obj_make(const cJSON *obj, bool is_vmi, const char *ns)
                             : "status.printableStatus: must be a string";
         }
         o->running = phase && strcmp(phase, "Running") == 0;
+        const cJSON *uid = member(member(obj, "metadata"), "uid");
+        if (cJSON_IsString(uid) && uid->valuestring && uid->valuestring[0] && strlen(uid->valuestring) < 128 &&
+            !(o->uid = pool_strdup(o->pool, uid->valuestring)))
+            goto nomem;
         if (node && *node && !(o->node = pool_strdup(o->pool, node)))
             goto nomem;
     }
@@ -645,6 +649,16 @@ uint64_t inventory_generation(struct inventory *inv)
     uint64_t g = inv->generation;
     pthread_mutex_unlock(&inv->mu);
     return g;
+}
+
+bool inventory_has(struct inventory *inv, bool is_vmi, const char *ns, const char *name)
+{
+    bool found;
+    pthread_mutex_lock(&inv->mu);
+    size_t at = find(inv, ns, name, &found);
+    bool has = found && (is_vmi ? inv->items[at]->vmi : inv->items[at]->vm) != NULL;
+    pthread_mutex_unlock(&inv->mu);
+    return has;
 }
 
 void inventory_each(struct inventory *inv, void (*fn)(void *arg, const struct inv_entry *e), void *arg)

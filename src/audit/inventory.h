@@ -27,6 +27,7 @@ struct inv_obj {
     const char *err;            /* unreadable: "spec.template.spec.nodeSelector: must be an object" */
     bool running;               /* VM: status.printableStatus "Running"; VMI: status.phase "Running" */
     const char *node;           /* VMI: status.nodeName, NULL when absent */
+    const char *uid;            /* metadata.uid, NULL when absent (Events name their object by it) */
     uint64_t fingerprint;       /* of everything above: an update that changes none of it changes nothing */
 };
 
@@ -67,6 +68,9 @@ size_t inventory_count(struct inventory *inv);          /* entries (VM and/or VM
 size_t inventory_count_kind(struct inventory *inv, bool is_vmi);
 size_t inventory_bytes(struct inventory *inv);          /* memory held */
 uint64_t inventory_generation(struct inventory *inv);   /* bumps on every change */
+
+/* Does the VM (is_vmi false) or VMI of this name exist? */
+bool inventory_has(struct inventory *inv, bool is_vmi, const char *ns, const char *name);
 
 /* Visit every entry in (namespace, name) order, under the lock: `fn` must not call back into
  * the inventory. */
