@@ -229,17 +229,27 @@ bool events_apply(struct events *ev, const struct audit_report *r, struct invent
         mem_free(next);
         return true;
     }
+    /* every look-up first: below, states move out of (and are freed from) the old array */
+    struct ev_state **olds = r->nfindings ? mem_calloc(r->nfindings, sizeof *olds) : NULL;
+    if (r->nfindings && !olds) {
+        mem_free(next);
+        mem_free(kept);
+        return true;
+    }
+    for (size_t i = 0; i < r->nfindings; i++)
+        olds[i] = find(ev, r->findings[i].ns, r->findings[i].name);
     /* findings are in (ns, name) order, so `next` is sorted too */
     for (size_t i = 0; i < r->nfindings; i++) {
         const struct audit_finding *f = &r->findings[i];
         if (!f->ns[0])
             continue;       /* no namespace (a folder item without one): nowhere to write */
-        struct ev_state *old = find(ev, f->ns, f->name);
+        struct ev_state *old = olds[i];
         struct ev_state s = { 0 };
         if (old) {
+            /* its strings move to `s` (and on to `next`, or are freed here); kept entries are not
+             * freed again below */
             kept[old - ev->st] = true;
             s = *old;
-            old->ns = old->name = old->uid = NULL;      /* moved */
         }
         bool fresh = !s.ns || strcmp(s.reason, f->reason) != 0 || s.is_vmi != f->is_vmi;
         bool due = !fresh && now - s.last >= (time_t)repeat_s;
@@ -294,7 +304,7 @@ bool events_apply(struct events *ev, const struct audit_report *r, struct invent
     /* the VMs refusable before and not now: recovered (when they still exist) */
     for (size_t i = 0; i < ev->n; i++) {
         struct ev_state *s = &ev->st[i];
-        if (kept[i] || !s->ns)
+        if (kept[i])
             continue;
         if (inventory_has(inv, s->is_vmi, s->ns, s->name)) {
             char msg[600];      /* recoveries are not held back by the per-run cap: they are rare */
@@ -305,6 +315,7 @@ bool events_apply(struct events *ev, const struct audit_report *r, struct invent
         state_free(s);
     }
     mem_free(kept);
+    mem_free(olds);
     mem_free(ev->st);
     ev->st = next;
     ev->n = nn;
