@@ -1173,6 +1173,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             struct buf empty = { 0 };
             status = write_request(f, ic, method, ins, iname, up ? &up->body : &empty, &b);
         }
+    } else if (c && !get && c->writable && c->fail_count != 0) {
+        if (c->fail_count > 0)
+            c->fail_count--;
+        status = c->fail_status;
+        status_json(&b, status, reason_of(status), "kubefake: injected failure");
     } else if (c && !get && c->writable) {
         status = write_request(f, c, method, namespaced ? ns : "", "", up ? &up->body : &(struct buf){ 0 }, &b);
     } else if (!get) {
