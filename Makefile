@@ -32,6 +32,7 @@ ITEST_SRC := $(sort $(wildcard tests/itest_*.c)) tests/itest_main.c tests/testut
 BENCH_SRC := tests/bench/bench_decide.c tests/testutil.c
 BENCH_KUBE_SRC := tests/bench/bench_kube.c tests/testutil.c tests/kubefake.c
 BENCH_REQ_SRC := tests/bench/bench_request.c tests/testutil.c
+BENCH_AUDIT_SRC := tests/bench/bench_audit.c tests/testutil.c
 BENCH_KUBE_OBJ = $(patsubst %.c,$(B)/obj/%.o,$(BENCH_KUBE_SRC))
 
 B := build
@@ -41,6 +42,7 @@ UNIT_OBJ  := $(patsubst %.c,$(B)/obj/%.o,$(UNIT_SRC))
 ITEST_OBJ := $(patsubst %.c,$(B)/obj/%.o,$(ITEST_SRC))
 BENCH_OBJ := $(patsubst %.c,$(B)/obj/%.o,$(BENCH_SRC))
 BENCH_REQ_OBJ := $(patsubst %.c,$(B)/obj/%.o,$(BENCH_REQ_SRC))
+BENCH_AUDIT_OBJ := $(patsubst %.c,$(B)/obj/%.o,$(BENCH_AUDIT_SRC))
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 SAN_LIB_OBJ  := $(patsubst %.c,$(B)/san/%.o,$(LIB_SRC))
 SAN_UNIT_OBJ := $(patsubst %.c,$(B)/san/%.o,$(UNIT_SRC))
@@ -94,6 +96,10 @@ $(B)/bench_request: $(LIB_OBJ) $(BENCH_REQ_OBJ)
 	@echo "  LD      $@"
 	@$(CC) $(CFLAGS_ALL) -o $@ $^ $(TEST_LIBS) $(LDFLAGS)
 
+$(B)/bench_audit: $(LIB_OBJ) $(BENCH_AUDIT_OBJ)
+	@echo "  LD      $@"
+	@$(CC) $(CFLAGS_ALL) -o $@ $^ $(TEST_LIBS) $(LDFLAGS)
+
 $(B)/fuzz_review: tests/fuzz/fuzz_review.c $(LIB_SRC)
 	@mkdir -p $(B)
 	@echo "  FUZZ    $@"
@@ -131,8 +137,9 @@ test: deps
 # Benchmarks print figures; they pass or fail nothing. BENCH_KUBE_SECONDS shortens the
 # live-cluster one (500 node events per second while reviews run).
 BENCH_KUBE_SECONDS ?= 60
-bench: deps $(B)/bench_decide $(B)/bench_request $(B)/bench_kube
+bench: deps $(B)/bench_decide $(B)/bench_request $(B)/bench_kube $(B)/bench_audit
 	$(B)/bench_decide
+	$(B)/bench_audit
 	$(B)/bench_request
 	$(B)/bench_kube $(BENCH_KUBE_SECONDS)
 
