@@ -2,6 +2,7 @@
  * node goes, after the placement narrows, after a taint; recovered when the node comes back; a
  * running VMI whose node went or changed architecture; unknown images counted apart; the same
  * message as /validate; VMs of every wrong shape reported as unreadable; watch lines. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include "audit/inventory.h"
 #include "audit/vmsource.h"
 #include "source_file.h"
+#include "config.h"
 #include "webhook.h"
 #include "log.h"
 #include "mem.h"
@@ -516,7 +518,56 @@ static void test_watch_lines(void)
     inventory_free(inv);
 }
 
+/* config_parse of "archgate" and the n arguments that follow. */
+static enum ag_result parse(struct config *c, char *err, size_t errlen, int n, ...)
+{
+    char *argv[16];
+    va_list ap;
+    va_start(ap, n);
+    argv[0] = (char *)"archgate";
+    for (int i = 1; i <= n && i < 16; i++)
+        argv[i] = va_arg(ap, char *);
+    va_end(ap);
+    return config_parse(n + 1, argv, c, err, errlen);
+}
+
+/* The audit subcommand and the auditor's serve flags. */
+static void test_config(void)
+{
+    struct config c;
+    char err[256];
+    CU_ASSERT_EQUAL(parse(&c, err, sizeof err, 4, "audit", "--cluster-state", "d", "-o"), AG_EINVAL);
+    CU_ASSERT_EQUAL(parse(&c, err, sizeof err, 5, "audit", "--cluster-state", "d", "-o", "json"), AG_OK);
+    CU_ASSERT_EQUAL(c.cmd, CMD_AUDIT);
+    CU_ASSERT_TRUE(c.audit_json);
+    CU_ASSERT_EQUAL(c.log_level, LOG_WARN);
+    CU_ASSERT_EQUAL(parse(&c, err, sizeof err, 3, "audit", "-o", "xml"), AG_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "table or json"));
+    CU_ASSERT_EQUAL(parse(&c, err, sizeof err, 2, "audit", "--mutate"), AG_EINVAL);
+    CU_ASSERT_EQUAL(parse(&c, err, sizeof err, 2, "audit", "--tls-cert=x"), AG_EINVAL);
+    CU_ASSERT_EQUAL(parse(&c, err, sizeof err, 5, "audit", "--cluster-state", "d", "--kubeconfig", "k"), AG_EINVAL);
+    CU_ASSERT_EQUAL(parse(&c, err, sizeof err, 4, "audit", "--in-cluster", "--unknown-image", "deny"), AG_OK);
+    CU_ASSERT_EQUAL(c.policy.unknown_image, UNKNOWN_IMAGE_DENY);
+    CU_ASSERT_FALSE(c.audit_json);
+    /* serve: defaults, then each flag */
+    CU_ASSERT_EQUAL(parse(&c, err, sizeof err, 4, "serve", "--tls-cert=a", "--tls-key=b", "--in-cluster"), AG_OK);
+    CU_ASSERT_TRUE(c.audit_events);
+    CU_ASSERT_TRUE(c.leader_elect);
+    CU_ASSERT_STRING_EQUAL(c.lease_name, "archgate-auditor");
+    CU_ASSERT_PTR_NULL(c.lease_namespace);
+    CU_ASSERT_EQUAL(parse(&c, err, sizeof err, 7, "serve", "--tls-cert=a", "--tls-key=b", "--audit-events=false",
+                          "--leader-elect", "false", "--lease-name=x"), AG_OK);
+    CU_ASSERT_FALSE(c.audit_events);
+    CU_ASSERT_FALSE(c.leader_elect);
+    CU_ASSERT_STRING_EQUAL(c.lease_name, "x");
+    CU_ASSERT_EQUAL(parse(&c, err, sizeof err, 4, "serve", "--tls-cert=a", "--tls-key=b", "--audit-events=no"), AG_EINVAL);
+    CU_ASSERT_EQUAL(parse(&c, err, sizeof err, 4, "serve", "--tls-cert=a", "--tls-key=b", "--lease-namespace="), AG_EINVAL);
+    CU_ASSERT_EQUAL(parse(&c, err, sizeof err, 4, "serve", "--tls-cert=a", "--tls-key=b", "-o=json"), AG_EINVAL);
+    CU_ASSERT_EQUAL(parse(&c, err, sizeof err, 3, "review", "--audit-events", "true"), AG_EINVAL);
+}
+
 UNIT_SUITE("audit", suite_init, suite_cleanup,
+           { "flags of audit and of serve's auditor", test_config },
            { "the sample folder: counts, the refused VM and its Event reason", test_samples },
            { "the message is the one /validate gives for the same VM created now", test_same_message_as_validate },
            { "stranded after a node goes, recovered when it comes back", test_node_goes_and_comes_back },
