@@ -29,6 +29,7 @@ struct events {
     char identity[254];
     struct ev_state *st;        /* sorted by (ns, name) */
     size_t n;
+    bool failing;               /* the last write failed: further failures are logged at debug */
 };
 
 static atomic_ullong written[2], failed;
@@ -149,12 +150,19 @@ static bool post_event(struct events *ev, const char *ns, const char *name, cons
     bool ok = r == AG_OK && (status == 200 || status == 201);
     if (!ok) {
         atomic_fetch_add(&failed, 1);
-        if (r != AG_OK)
-            log_warn("audit: event on %s/%s: %s", ns, name, err);
+        if (r == AG_OK)
+            snprintf(err, sizeof err, "POST answered %ld%s", status,
+                     status == 403 ? " (RBAC: archgate needs create and patch on events)" : "");
+        if (!ev->failing)
+            log_warn("audit: event on %s/%s: %s (retried at the next audits)", ns, name, err);
         else
-            log_warn("audit: event on %s/%s: POST answered %ld", ns, name, status);
+            log_debug("audit: event on %s/%s: %s", ns, name, err);
+        ev->failing = true;
         return false;
     }
+    if (ev->failing)
+        log_info("audit: events are written again");
+    ev->failing = false;
     atomic_fetch_add(&written[strcmp(type, "Normal") == 0 ? 1 : 0], 1);
     if (name_out)
         snprintf(name_out, outlen, "%s", evname);
@@ -265,6 +273,7 @@ bool events_apply(struct events *ev, const struct audit_report *r, struct invent
             if (!post_event(ev, f->ns, f->name, f->uid, f->is_vmi, "Warning", f->reason, f->message, now, evname,
                             sizeof evname)) {
                 backlog = true;
+                budget = 0;     /* the apiserver refuses: the rest waits for the next audit */
                 state_free(&s);
                 continue;
             }

@@ -2,6 +2,7 @@
  * it is free or expired, renew it while held (PUT with the resourceVersion read), step down
  * after the renew deadline without a renewal, release it on stop. */
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,7 @@ static struct {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     /* what this candidate last saw of the record, and when (monotonic ms) */
+    bool failing;               /* the last request failed: further failures are logged at debug */
     char observed[600];
     long long observed_ms;
     long long renewed_ms;       /* last successful acquire or renew */
@@ -89,6 +91,29 @@ static void set_leading(bool on)
         ls.o.on_change(on);
 }
 
+/* A failed request: warned once, then at debug until one succeeds. */
+static void lease_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void lease_fail(const char *fmt, ...)
+{
+    char msg[600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (!ls.failing)
+        log_warn("lease %s/%s: %s (retrying every %u ms)", ls.ns, ls.name, msg, ls.o.retry_ms);
+    else
+        log_debug("lease %s/%s: %s", ls.ns, ls.name, msg);
+    ls.failing = true;
+}
+
+static void lease_ok(void)
+{
+    if (ls.failing)
+        log_info("lease %s/%s: kube-apiserver answers again", ls.ns, ls.name);
+    ls.failing = false;
+}
+
 static void lease_path(char *buf, size_t len, bool item)
 {
     snprintf(buf, len, "/apis/coordination.k8s.io/v1/namespaces/%s/leases%s%s", ls.ns, item ? "/" : "",
@@ -134,13 +159,18 @@ static bool write_lease(const char *rv, const char *holder, const char *acquire,
     cJSON_free(text);
     mem_free(body);
     if (r != AG_OK) {
-        log_warn("lease %s/%s: %s", ls.ns, ls.name, err);
+        lease_fail("%s", err);
         return false;
     }
-    if (status == 200 || status == 201)
+    if (status == 200 || status == 201) {
+        lease_ok();
         return true;
+    }
     if (status != 409)
-        log_warn("lease %s/%s: %s answered %ld", ls.ns, ls.name, rv ? "PUT" : "POST", status);
+        lease_fail("%s answered %ld%s", rv ? "PUT" : "POST", status,
+                   status == 403 ? " (RBAC: archgate needs create, get and update on this Lease)" : "");
+    else
+        lease_ok();     /* another candidate won: an answer, not a failure */
     return false;
 }
 
@@ -157,7 +187,7 @@ static bool try_acquire_or_renew(void)
     enum ag_result r = kube_client_get(ls.client, path, LEASE_BODY_MAX, LEASE_HTTP_TIMEOUT_MS, &status, &body, &len,
                                        err, sizeof err);
     if (r != AG_OK) {
-        log_warn("lease %s/%s: %s", ls.ns, ls.name, err);
+        lease_fail("%s", err);
         return false;
     }
     if (status == 404) {
@@ -166,10 +196,12 @@ static bool try_acquire_or_renew(void)
         return write_lease(NULL, ls.identity, now, now, 0, duration_s);
     }
     if (status != 200) {
-        log_warn("lease %s/%s: GET answered %ld", ls.ns, ls.name, status);
+        lease_fail("GET answered %ld%s", status,
+                   status == 403 ? " (RBAC: archgate needs create, get and update on this Lease)" : "");
         mem_free(body);
         return false;
     }
+    lease_ok();
     cJSON *o = fileio_parse_json(body, len, NULL);
     mem_free(body);
     const cJSON *meta = cJSON_GetObjectItemCaseSensitive(o, "metadata");
