@@ -341,7 +341,8 @@ static void test_lease_events(void)
     CU_ASSERT_EQUAL(server_stop(&a, SIGTERM, NULL), 0);
 }
 
-/* --audit-events=false: audits and counts, writes nothing. */
+/* --audit-events=false: audits and counts, writes nothing. A VM of a wrong shape over the
+ * watch: counted as unreadable, admissions go on. */
 static void test_events_off(void)
 {
     char crt[600], key[600];
@@ -355,6 +356,14 @@ static void test_events_off(void)
     CU_ASSERT_FATAL(server_launch(&s, args, true));
     CU_ASSERT_TRUE(wait_metric(&s, "archgate_audit_vms{result=\"refused\"}", 1, 8));
     CU_ASSERT_EQUAL(count_events("batch-s390x", "Warning", NULL, "replica-quiet"), 0);
+    CU_ASSERT(kubefake_put(fake, VMSOURCE_VM_PATH, "{\"metadata\": {\"name\": \"odd\", \"namespace\": \"n\"}, "
+                                                   "\"spec\": {\"template\": {\"spec\": {\"volumes\": 7, "
+                                                   "\"nodeSelector\": [\"x\"]}}}, \"status\": []}") != 0);
+    CU_ASSERT_TRUE(wait_metric(&s, "archgate_audit_refused_vms{reason=\"unreadable_vm\"}", 1, 5));
+    CU_ASSERT_TRUE(admits(&s));
+    CU_ASSERT(kubefake_delete(fake, VMSOURCE_VM_PATH, "n", "odd") != 0);
+    CU_ASSERT_TRUE(wait_metric(&s, "archgate_audit_refused_vms{reason=\"unreadable_vm\"}", 0, 5));
+    CU_ASSERT_EQUAL(count_events("odd", "Warning", NULL, NULL), 0);
     CU_ASSERT_EQUAL(server_stop(&s, SIGTERM, NULL), 0);
 }
 
@@ -362,4 +371,4 @@ UNIT_SUITE("itest_audit", suite_init, suite_cleanup,
            { "archgate audit --cluster-state: lines, summary, JSON, exit 0/1/2", test_cli },
            { "archgate audit --kubeconfig lists VMs and VMIs", test_cli_kubeconfig },
            { "two replicas: Lease, Events once per transition, VMs come and go, takeover", test_lease_events },
-           { "--audit-events=false writes no Events", test_events_off })
+           { "--audit-events=false writes no Events; a VM of a wrong shape is unreadable", test_events_off })
