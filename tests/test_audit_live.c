@@ -183,6 +183,35 @@ static void test_events(void)
     audit_report_free(r);
     inventory_free(many);
 
+    /* a running VMI on a node that is gone: the Event goes on its VM (kubectl describe vm) */
+    struct inventory *one = inventory_new();
+    cJSON *vmj = tu_parse("{\"metadata\": {\"name\": \"w\", \"namespace\": \"q\", \"uid\": \"uid-vm\", "
+                         "\"annotations\": {\"archgate.io/image-architectures\": \"amd64\"}}}");
+    cJSON *vmi = tu_parse("{\"metadata\": {\"name\": \"w\", \"namespace\": \"q\", \"uid\": \"uid-vmi\"}, "
+                          "\"status\": {\"phase\": \"Running\", \"nodeName\": \"gone\"}}");
+    CU_ASSERT_EQUAL(inventory_put(one, false, vmj, NULL, err, sizeof err), AG_OK);
+    CU_ASSERT_EQUAL(inventory_put(one, true, vmi, NULL, err, sizeof err), AG_OK);
+    s = tu_snapshot_dir(SAMPLES);
+    CU_ASSERT_EQUAL_FATAL(audit_run(s, one, &def, &r), AG_OK);
+    snapshot_release(s);
+    CU_ASSERT_EQUAL_FATAL(r->nfindings, 1);
+    CU_ASSERT_TRUE(r->findings[0].is_vmi);
+    CU_ASSERT_FALSE(events_apply(ev, r, one, 300000, 3600));
+    j = events_of(f);
+    cJSON *last = NULL;
+    cJSON_ArrayForEach(it, j)
+        if (strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(it, "reason")), "VMINodeGone") == 0)
+            last = it;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(last);
+    io = cJSON_GetObjectItem(last, "involvedObject");
+    CU_ASSERT_STRING_EQUAL(cJSON_GetStringValue(cJSON_GetObjectItem(io, "kind")), "VirtualMachine");
+    CU_ASSERT_STRING_EQUAL(cJSON_GetStringValue(cJSON_GetObjectItem(io, "uid")), "uid-vm");
+    cJSON_Delete(j);
+    audit_report_free(r);
+    cJSON_Delete(vmj);
+    cJSON_Delete(vmi);
+    inventory_free(one);
+
     inventory_free(inv);
     events_free(ev);
     kubefake_stop(f);

@@ -103,7 +103,7 @@ static bool add_finding(struct run *ru, const struct inv_entry *e, bool is_vmi, 
     f->message = pool_strdup(ru->r->pool, message);
     if (!f->ns || !f->name || !f->message)
         return false;
-    const struct inv_obj *o = is_vmi ? e->vmi : e->vm;
+    const struct inv_obj *o = e->vm ? e->vm : e->vmi;     /* Events go on the VM when there is one */
     f->uid = o && o->uid ? pool_strdup(ru->r->pool, o->uid) : NULL;
     f->is_vmi = is_vmi;
     f->has_vm = e->vm != NULL;

@@ -28,7 +28,7 @@ enum audit_class {
 
 struct audit_finding {
     const char *ns, *name;
-    const char *uid;            /* of the VM (or the VMI when is_vmi), NULL when unknown */
+    const char *uid;            /* of the VM (of the VMI when there is no VM), NULL when unknown */
     bool is_vmi;                /* the finding is about the VMI (a VMI check, or a VMI without VM) */
     bool has_vm;                /* a VirtualMachine of this name exists */
     bool running;

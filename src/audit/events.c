@@ -17,7 +17,7 @@
 
 struct ev_state {
     char *ns, *name, *uid;
-    bool is_vmi;
+    bool is_vmi;                /* the Event is on a VMI (one without a VM) */
     char reason[64];
     char event[320];            /* the Event's name, for the repeat PATCH */
     int count;
@@ -259,7 +259,8 @@ bool events_apply(struct events *ev, const struct audit_report *r, struct invent
             kept[old - ev->st] = true;
             s = *old;
         }
-        bool fresh = !s.ns || strcmp(s.reason, f->reason) != 0 || s.is_vmi != f->is_vmi;
+        bool on_vmi = !f->has_vm;      /* the Event goes on the VM when there is one (kubectl describe vm) */
+        bool fresh = !s.ns || strcmp(s.reason, f->reason) != 0 || s.is_vmi != on_vmi;
         bool due = !fresh && now - s.last >= (time_t)repeat_s;
         if ((fresh || due) && budget == 0) {
             backlog = true;
@@ -270,7 +271,7 @@ bool events_apply(struct events *ev, const struct audit_report *r, struct invent
         } else if (fresh) {
             budget--;
             char evname[320];
-            if (!post_event(ev, f->ns, f->name, f->uid, f->is_vmi, "Warning", f->reason, f->message, now, evname,
+            if (!post_event(ev, f->ns, f->name, f->uid, on_vmi, "Warning", f->reason, f->message, now, evname,
                             sizeof evname)) {
                 backlog = true;
                 budget = 0;     /* the apiserver refuses: the rest waits for the next audit */
@@ -284,7 +285,7 @@ bool events_apply(struct events *ev, const struct audit_report *r, struct invent
             }
             snprintf(s.reason, sizeof s.reason, "%s", f->reason);
             snprintf(s.event, sizeof s.event, "%s", evname);
-            s.is_vmi = f->is_vmi;
+            s.is_vmi = on_vmi;
             s.count = 1;
             s.last = now;
         } else if (due) {
@@ -294,7 +295,7 @@ bool events_apply(struct events *ev, const struct audit_report *r, struct invent
                 s.last = now;
             } else {
                 char evname[320];
-                if (post_event(ev, f->ns, f->name, f->uid, f->is_vmi, "Warning", f->reason, f->message, now, evname,
+                if (post_event(ev, f->ns, f->name, f->uid, on_vmi, "Warning", f->reason, f->message, now, evname,
                                sizeof evname)) {
                     snprintf(s.event, sizeof s.event, "%s", evname);
                     s.count = 1;
