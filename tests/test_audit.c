@@ -411,6 +411,32 @@ static void test_wrong_shapes(void)
     inventory_free(inv);
 }
 
+/* Each object's facts live in a pool of exactly one chunk, sized by a first read. */
+static void test_compact(void)
+{
+    struct pool *p = pool_new(4096);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    CU_ASSERT_EQUAL(pool_used(p), 0);
+    CU_ASSERT_PTR_NOT_NULL(pool_alloc(p, 5));
+    CU_ASSERT_PTR_NOT_NULL(pool_strdup(p, "0123456789abcdefg"));
+    CU_ASSERT_EQUAL(pool_used(p), 16 + 32);
+    struct pool *q = pool_new(pool_used(p));
+    CU_ASSERT_PTR_NOT_NULL(pool_alloc(q, 5));
+    CU_ASSERT_PTR_NOT_NULL(pool_strdup(q, "0123456789abcdefg"));
+    CU_ASSERT_EQUAL(pool_bytes(q), pool_used(p));     /* one chunk, full */
+    pool_free(q);
+    pool_free(p);
+
+    struct inventory *inv = inventory_new();
+    char err[256];
+    CU_ASSERT_EQUAL_FATAL(inventory_load_dir(inv, SAMPLES, err, sizeof err), AG_OK);
+    size_t objs = inventory_count_kind(inv, false) + inventory_count_kind(inv, true);
+    CU_ASSERT_EQUAL(objs, 8);
+    /* the sample VMs: well under 1 KiB per object, entry and array included */
+    CU_ASSERT_TRUE(inventory_bytes(inv) < objs * 1024);
+    inventory_free(inv);
+}
+
 /* Change detection: the same VM again, or a change of a field the audit does not read, changes
  * nothing; what it reads does; delete; the VM and VMI of one name share an entry. */
 static void test_changes(void)
@@ -576,5 +602,6 @@ UNIT_SUITE("audit", suite_init, suite_cleanup,
            { "running VMI on a node gone or of another architecture", test_vmi_node },
            { "unknown images counted apart; catalog; deny policy", test_unknown_image },
            { "VMs of every wrong shape reported unreadable", test_wrong_shapes },
+           { "compact facts: one exactly sized chunk per object", test_compact },
            { "change detection, delete, relist", test_changes },
            { "watch lines", test_watch_lines })

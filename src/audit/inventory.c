@@ -13,7 +13,7 @@
 #include "hash.h"
 #include "mem.h"
 
-#define INV_POOL_CHUNK 512          /* most VMs' facts fit in one chunk this size */
+#define INV_SCRATCH_CHUNK 4096      /* the first read of an object, to size its pool */
 #define INV_MAX_FILES 10000
 #define INV_MAX_FILE_BYTES (64u * 1024 * 1024)
 
@@ -189,33 +189,27 @@ static const char *status_string(const cJSON *status, const char *key, bool *bad
     return j->valuestring;
 }
 
-/* Build the compact form of one object (NULL only on allocation failure). */
-static struct inv_obj *obj_make(const cJSON *obj, bool is_vmi, const char *ns)
+/* Read one object into `o` with its strings in `pool`. false only on allocation failure. */
+static bool fill(struct inv_obj *o, struct pool *pool, const cJSON *obj, bool is_vmi, const char *ns)
 {
-    struct inv_obj *o = mem_calloc(1, sizeof *o);
-    if (!o)
-        return NULL;
-    if (!(o->pool = pool_new(INV_POOL_CHUNK))) {
-        mem_free(o);
-        return NULL;
-    }
+    memset(o, 0, sizeof *o);
     char err[INVENTORY_ERR_MAX];
     err[0] = '\0';
-    enum ag_result r = vm_extract(obj, is_vmi, ns, o->pool, &o->facts, err, sizeof err);
+    enum ag_result r = vm_extract(obj, is_vmi, ns, pool, &o->facts, err, sizeof err);
     if (r == AG_OK) {
         o->readable = true;
-        if (!own_facts(o->pool, &o->facts))
-            goto nomem;
+        if (!own_facts(pool, &o->facts))
+            return false;
     } else if (r == AG_EINVAL) {
         /* forget whatever the failed extraction allocated */
-        pool_reset(o->pool);
+        pool_reset(pool);
         memset(&o->facts, 0, sizeof o->facts);
         o->facts.is_vmi = is_vmi;
         err[sizeof err - 1] = '\0';
-        if (!(o->err = pool_strdup(o->pool, err[0] ? err : "unreadable")))
-            goto nomem;
+        if (!(o->err = pool_strdup(pool, err[0] ? err : "unreadable")))
+            return false;
     } else {
-        goto nomem;
+        return false;
     }
     const cJSON *status = member(obj, "status");
     if (status && !cJSON_IsObject(status)) {
@@ -233,17 +227,39 @@ static struct inv_obj *obj_make(const cJSON *obj, bool is_vmi, const char *ns)
                             : "status.printableStatus: must be a string";
         }
         o->running = phase && strcmp(phase, "Running") == 0;
-        const cJSON *uid = member(member(obj, "metadata"), "uid");
-        if (cJSON_IsString(uid) && uid->valuestring && uid->valuestring[0] && strlen(uid->valuestring) < 128 &&
-            !(o->uid = pool_strdup(o->pool, uid->valuestring)))
-            goto nomem;
-        if (node && *node && !(o->node = pool_strdup(o->pool, node)))
-            goto nomem;
+        if (node && *node && !(o->node = pool_strdup(pool, node)))
+            return false;
     }
+    const cJSON *uid = member(member(obj, "metadata"), "uid");
+    if (cJSON_IsString(uid) && uid->valuestring && uid->valuestring[0] && strlen(uid->valuestring) < 128 &&
+        !(o->uid = pool_strdup(pool, uid->valuestring)))
+        return false;
+    return true;
+}
+
+/* Build the compact form of one object (NULL only on allocation failure): read once into a
+ * scratch pool to learn how much it needs, then again into a pool of exactly one chunk that
+ * size (the same allocations in the same order fit it). */
+static struct inv_obj *obj_make(const cJSON *obj, bool is_vmi, const char *ns)
+{
+    struct inv_obj *o = mem_calloc(1, sizeof *o);
+    struct pool *scratch = pool_new(INV_SCRATCH_CHUNK);
+    if (!o || !scratch || !fill(o, scratch, obj, is_vmi, ns))
+        goto nomem;
+    size_t used = pool_used(scratch);
+    pool_free(scratch);
+    scratch = NULL;
+    struct pool *pool = pool_new(used ? used : 16);
+    if (!pool || !fill(o, pool, obj, is_vmi, ns)) {
+        pool_free(pool);
+        goto nomem;
+    }
+    o->pool = pool;
     o->fingerprint = fingerprint(o);
     return o;
 nomem:
-    obj_free(o);
+    pool_free(scratch);
+    mem_free(o);
     return NULL;
 }
 
