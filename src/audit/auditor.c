@@ -15,6 +15,7 @@
 #include "mem.h"
 
 #define AUDITOR_MAX_IDLE_MS 60000       /* re-audit at least this often (Event repeats) */
+#define AUDITOR_BACKLOG_MS 1000         /* Events left over (the per-run cap, a failed write): again this soon */
 
 static struct {
     struct auditor_opts o;
@@ -70,11 +71,12 @@ static void reload_dir(void)
     inventory_free(fresh);
 }
 
-static void run_once(void)
+/* One audit; true when Events were left for a later run. */
+static bool run_once(void)
 {
     struct snapshot *s = snapshot_acquire();
     if (!s)
-        return;
+        return false;
     double t0 = clock_s(CLOCK_MONOTONIC), c0 = clock_s(CLOCK_THREAD_CPUTIME_ID);
     struct audit_report *r = NULL;
     enum ag_result rc = audit_run(s, au.o.inv, au.o.policy, &r);
@@ -82,7 +84,7 @@ static void run_once(void)
     snapshot_release(s);
     if (rc != AG_OK) {
         log_warn("audit: %s", ag_result_name(rc));
-        return;
+        return false;
     }
     atomic_fetch_add(&au.runs, 1);
     pthread_mutex_lock(&au.mu);
@@ -106,7 +108,7 @@ static void run_once(void)
     if (au.events)
         backlog = events_apply(au.events, r, au.o.inv, time(NULL), au.o.repeat_s ? au.o.repeat_s : EVENTS_REPEAT_S);
     audit_report_free(r);
-    (void)backlog;
+    return backlog;
 }
 
 static void *auditor_main(void *arg)
@@ -114,7 +116,7 @@ static void *auditor_main(void *arg)
     (void)arg;
     uint64_t seen_snap = 0, seen_inv = 0;
     bool was_leading = false;
-    long long last = 0;
+    long long last = 0, retry_at = 0;
     unsigned period = au.o.coalesce_ms ? au.o.coalesce_ms : 100;
     while (!atomic_load(&au.stop)) {
         bool lead = au.o.leading ? au.o.leading() : true;
@@ -139,11 +141,12 @@ static void *auditor_main(void *arg)
                 reload_dir();
             uint64_t ig = inventory_generation(au.o.inv);
             long long now = mono_ms();
-            if (!was_leading || sg != seen_snap || ig != seen_inv || now - last >= AUDITOR_MAX_IDLE_MS) {
+            if (!was_leading || sg != seen_snap || ig != seen_inv || now - last >= AUDITOR_MAX_IDLE_MS ||
+                (retry_at && now >= retry_at)) {
                 seen_snap = sg;
                 seen_inv = ig;
                 last = now;
-                run_once();
+                retry_at = run_once() ? now + AUDITOR_BACKLOG_MS : 0;
             }
             was_leading = true;
         }
