@@ -367,7 +367,55 @@ static void test_events_off(void)
     CU_ASSERT_EQUAL(server_stop(&s, SIGTERM, NULL), 0);
 }
 
+/* serve --cluster-state: the VMs of the folder are audited, again when a file changes; no Lease. */
+static void test_serve_folder(void)
+{
+    char dir[700], path[800], crt[600], key[600];
+    itest_path(crt, sizeof crt, itest_base, "tls.crt");
+    itest_path(key, sizeof key, itest_base, "tls.key");
+    itest_path(dir, sizeof dir, itest_dir, "audit-folder");
+    mkdir(dir, 0700);
+    static const char *const files[] = { "nodes.json", "datasources.json", "hyperconverged.json", "kubevirt.json",
+                                         "vms.json" };
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        char src[256];
+        snprintf(src, sizeof src, SAMPLES "cluster/%s", files[i]);
+        char *t = tu_read_file(src, NULL);
+        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+        CU_ASSERT_TRUE_FATAL(t && write_file(path, t));
+        mem_free(t);
+    }
+    unsetenv("POD_NAME");
+    const char *args[] = { "serve", "--listen", "127.0.0.1:0", "--tls-cert", crt, "--tls-key", key, "--cluster-state",
+                           dir, "--cluster-poll-interval", "100ms", NULL };
+    struct server s;
+    CU_ASSERT_FATAL(server_launch(&s, args, true));
+    CU_ASSERT_TRUE(wait_metric(&s, "archgate_audit_vms{result=\"refused\"}", 1, 5));
+    CU_ASSERT_TRUE(wait_metric(&s, "archgate_audit_vms{result=\"ok\"}", 3, 5));
+    /* the s390x VM is deleted from the file: re-read, nothing refused */
+    cJSON *j = tu_load_json(SAMPLES "cluster/vms.json");
+    cJSON *items = cJSON_GetObjectItem(j, "items");
+    for (int i = cJSON_GetArraySize(items) - 1; i >= 0; i--) {
+        const char *n = cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetArrayItem(items, i),
+                                                                                     "metadata"), "name"));
+        if (n && strcmp(n, "batch-s390x") == 0)
+            cJSON_DeleteItemFromArray(items, i);
+    }
+    char *t = cJSON_Print(j);
+    snprintf(path, sizeof path, "%s/vms.json", dir);
+    CU_ASSERT_TRUE(write_file(path, t));
+    cJSON_free(t);
+    cJSON_Delete(j);
+    CU_ASSERT_TRUE(wait_metric(&s, "archgate_audit_vms{result=\"refused\"}", 0, 5));
+    CU_ASSERT_TRUE(admits(&s));
+    char *log = tu_read_file(s.log, NULL);
+    CU_ASSERT_TRUE(log && !strstr(log, "lease"));
+    mem_free(log);
+    CU_ASSERT_EQUAL(server_stop(&s, SIGTERM, NULL), 0);
+}
+
 UNIT_SUITE("itest_audit", suite_init, suite_cleanup,
+           { "serve --cluster-state audits the folder's VMs, again when it changes", test_serve_folder },
            { "archgate audit --cluster-state: lines, summary, JSON, exit 0/1/2", test_cli },
            { "archgate audit --kubeconfig lists VMs and VMIs", test_cli_kubeconfig },
            { "two replicas: Lease, Events once per transition, VMs come and go, takeover", test_lease_events },

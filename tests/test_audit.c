@@ -494,6 +494,21 @@ static void test_changes(void)
     CU_ASSERT_EQUAL(inventory_put(keep, true, ja, NULL, err, sizeof err), AG_OK);
     CU_ASSERT_FALSE(inventory_replace_kind(inv, true, keep));
     CU_ASSERT_EQUAL(inventory_count(keep), 0);
+    /* both kinds in one list: replacing one leaves the other in `keep` */
+    cJSON *running = tu_parse("{\"metadata\": {\"name\": \"v\", \"namespace\": \"n\"}, \"status\": "
+                              "{\"phase\": \"Running\", \"nodeName\": \"x\"}}");
+    CU_ASSERT_EQUAL(inventory_put(keep, true, running, NULL, err, sizeof err), AG_OK);
+    CU_ASSERT_EQUAL(inventory_put(keep, false, jc, NULL, err, sizeof err), AG_OK);
+    cJSON_Delete(running);
+    CU_ASSERT_TRUE(inventory_replace_kind(inv, false, keep));
+    CU_ASSERT_EQUAL(inventory_count_kind(keep, false), 0);
+    CU_ASSERT_EQUAL(inventory_count_kind(keep, true), 1);
+    CU_ASSERT_EQUAL(inventory_count(keep), 1);
+    CU_ASSERT_TRUE(inventory_replace_kind(inv, true, keep));
+    CU_ASSERT_EQUAL(inventory_count(keep), 0);
+    CU_ASSERT_EQUAL(inventory_bytes(keep) < 4096, true);
+    CU_ASSERT_EQUAL(inventory_count_kind(inv, false), 1);
+    CU_ASSERT_EQUAL(inventory_count_kind(inv, true), 1);
     inventory_free(keep);
     cJSON_Delete(nokey);
     cJSON_Delete(ja);

@@ -61,13 +61,8 @@ static void reload_dir(void)
         return;
     }
     /* both kinds from the same read */
-    struct inventory *vmis = inventory_new();
-    if (vmis) {
-        inventory_load_dir(vmis, au.o.inventory_dir, err, sizeof err);
-        inventory_replace_kind(au.o.inv, true, vmis);
-        inventory_free(vmis);
-    }
     inventory_replace_kind(au.o.inv, false, fresh);
+    inventory_replace_kind(au.o.inv, true, fresh);
     inventory_free(fresh);
 }
 

@@ -468,9 +468,27 @@ bool inventory_replace_kind(struct inventory *inv, bool is_vmi, struct inventory
             continue;   /* over the limit or out of memory: the object is dropped (freed) */
         any |= changed;
     }
+    /* `keep` holds only the other kind now */
+    size_t m = 0;
+    for (size_t k = 0; k < keep->n; k++) {
+        struct inv_entry *e = keep->items[k];
+        if (!e->vm && !e->vmi) {
+            keep->bytes -= sizeof *e + strlen(e->ns) + strlen(e->name) + 2;
+            entry_free(e);
+        } else {
+            keep->items[m++] = e;
+        }
+    }
+    keep->n = m;
+    if (is_vmi)
+        keep->nvmi = 0;
+    else
+        keep->nvm = 0;
+    keep->bytes = 0;
     for (size_t k = 0; k < keep->n; k++)
-        entry_free(keep->items[k]);
-    keep->n = keep->nvm = keep->nvmi = keep->bytes = 0;
+        keep->bytes += sizeof *keep->items[k] + strlen(keep->items[k]->ns) + strlen(keep->items[k]->name) + 2 +
+                       obj_bytes(keep->items[k]->vm) + obj_bytes(keep->items[k]->vmi);
+    keep->generation++;
     pthread_mutex_unlock(&keep->mu);
     pthread_mutex_unlock(&inv->mu);
     return any;

@@ -51,8 +51,8 @@ enum ag_result inventory_put(struct inventory *inv, bool is_vmi, const cJSON *ob
 /* Forget one VM or VMI; *changed (may be NULL) says whether it was there. */
 void inventory_delete(struct inventory *inv, bool is_vmi, const char *ns, const char *name, bool *changed);
 /* Forget every VM (is_vmi false) or every VMI that `keep` does not hold (after a relist), and
- * take every object of that kind from `keep` (which is then empty). Returns whether anything
- * changed. */
+ * take every object of that kind from `keep` (which then holds only the other kind). Returns
+ * whether anything changed. */
 bool inventory_replace_kind(struct inventory *inv, bool is_vmi, struct inventory *keep);
 /* Add every VirtualMachine and VirtualMachineInstance of a JSON value: one object, a List, or
  * an array of them; other kinds are skipped. An item of those kinds with no usable key is
