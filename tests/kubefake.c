@@ -884,13 +884,15 @@ struct upload {
     struct buf body;
 };
 
+static char no_upload;          /* con_cls of a GET: nothing to gather */
+
 static void upload_done(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode t)
 {
     (void)cls;
     (void)conn;
     (void)t;
     struct upload *u = *con_cls;
-    if (u && u != (void *)&upload_done) {
+    if (u && u != (void *)&no_upload) {
         buf_free(&u->body);
         free(u);
     }
@@ -1115,10 +1117,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     bool get = strcmp(method, MHD_HTTP_METHOD_GET) == 0;
     if (*con_cls == NULL) {
         struct upload *u = get ? NULL : calloc(1, sizeof *u);
-        *con_cls = u ? (void *)u : (void *)&upload_done;
+        *con_cls = u ? (void *)u : (void *)&no_upload;
         return MHD_YES;
     }
-    struct upload *up = *con_cls != (void *)&upload_done ? *con_cls : NULL;
+    struct upload *up = *con_cls != (void *)&no_upload ? *con_cls : NULL;
     if (*upload_data_size) {
         if (up)
             buf_add(&up->body, upload_data, *upload_data_size);

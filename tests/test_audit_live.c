@@ -14,6 +14,7 @@
 #include "audit/events.h"
 #include "audit/inventory.h"
 #include "audit/lease.h"
+#include "audit/vmsource.h"
 #include "kube_client.h"
 #include "log.h"
 #include "mem.h"
@@ -377,7 +378,72 @@ static void test_kubefake_writes(void)
     kubefake_stop(f);
 }
 
+static bool wait_count(struct inventory *inv, bool is_vmi, size_t want, long ms)
+{
+    for (long t = 0; t <= ms; t += 20, sleep_ms(20))
+        if (inventory_count_kind(inv, is_vmi) == want)
+            return true;
+    return false;
+}
+
+static int changes;
+static void on_change(void)
+{
+    __atomic_add_fetch(&changes, 1, __ATOMIC_RELAXED);
+}
+
+/* The VM and VMI list/watch threads: list, watch changes, relist after 410, recover from errors,
+ * a kind not served counts as empty, stop promptly even while a response is held back. */
+static void test_vmsource(void)
+{
+    struct kube_config cfg;
+    struct kubefake *f = fake_start(&cfg);
+    kubefake_collection(f, VMSOURCE_VM_PATH, "VirtualMachineList", "kubevirt.io/v1", "VirtualMachine");
+    kubefake_page_max(f, 2);
+    char vm[256], err[256];
+    for (int i = 0; i < 5; i++) {
+        snprintf(vm, sizeof vm, "{\"metadata\": {\"name\": \"v%d\", \"namespace\": \"n\"}}", i);
+        CU_ASSERT(kubefake_put(f, VMSOURCE_VM_PATH, vm) != 0);
+    }
+    struct inventory *inv = inventory_new();
+    struct vmsource_opts o = { .cfg = &cfg, .inv = inv, .on_change = on_change };
+    CU_ASSERT_EQUAL_FATAL(vmsource_start(&o, err, sizeof err), AG_OK);
+    CU_ASSERT_TRUE(wait_count(inv, false, 5, 3000));    /* listed in pages of 2 */
+    for (long t = 0; t < 3000 && !vmsource_synced(); t += 20)
+        sleep_ms(20);
+    CU_ASSERT_TRUE(vmsource_synced());                  /* VMIs not served: empty, but listed */
+    CU_ASSERT_TRUE(__atomic_load_n(&changes, __ATOMIC_RELAXED) > 0);
+    CU_ASSERT(kubefake_put(f, VMSOURCE_VM_PATH, "{\"metadata\": {\"name\": \"w\", \"namespace\": \"n\"}, "
+                                                "\"spec\": {\"template\": {\"spec\": {\"volumes\": 1}}}}") != 0);
+    CU_ASSERT_TRUE(wait_count(inv, false, 6, 3000));
+    CU_ASSERT(kubefake_delete(f, VMSOURCE_VM_PATH, "n", "v0") != 0);
+    CU_ASSERT_TRUE(wait_count(inv, false, 5, 3000));
+    /* history gone and the watch closed: a relist, with what changed meanwhile */
+    unsigned lists = kubefake_count(f, VMSOURCE_VM_PATH, KF_LIST);
+    kubefake_compact(f);
+    CU_ASSERT(kubefake_delete(f, VMSOURCE_VM_PATH, "n", "v1") != 0);
+    kubefake_close_watches(f);
+    CU_ASSERT_TRUE(wait_count(inv, false, 4, 3000));
+    /* errors: back off and recover */
+    kubefake_fail(f, VMSOURCE_VM_PATH, 500, 3);
+    kubefake_close_watches(f);
+    CU_ASSERT(kubefake_put(f, VMSOURCE_VM_PATH, "{\"metadata\": {\"name\": \"z\", \"namespace\": \"n\"}}") != 0);
+    CU_ASSERT_TRUE(wait_count(inv, false, 5, 5000));
+    CU_ASSERT_TRUE(kubefake_count(f, VMSOURCE_VM_PATH, KF_LIST) > lists);
+    /* stop while the server holds every answer back */
+    kubefake_stall(f, true);
+    kubefake_close_watches(f);
+    sleep_ms(100);
+    double t0 = tu_now_us();
+    vmsource_stop();
+    CU_ASSERT_TRUE(tu_now_us() - t0 < 2e6);
+    kubefake_stall(f, false);
+    inventory_free(inv);
+    kubefake_stop(f);
+}
+
 UNIT_SUITE("audit_live", suite_init, suite_cleanup,
+           { "VM and VMI list/watch: pages, changes, 410 relist, errors, prompt stop", test_vmsource },
            { "Events: once per transition, hourly PATCH, recovery, deleted VM, retry, per-run cap", test_events },
            { "Lease timings: client-go defaults, test override, bad overrides ignored", test_lease_timings },
            { "Lease: held by a live holder, taken when expired, renewed, stepped down, released", test_lease },

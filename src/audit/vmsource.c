@@ -98,9 +98,66 @@ static bool url_append(char *buf, size_t len, const char *s)
     return true;
 }
 
+/* A whole body through the streaming GET, so a stop flag is honoured while it comes. */
+struct page {
+    char *buf;
+    size_t len, cap;
+    bool too_big, nomem;
+};
+
+static bool page_line(void *arg, const char *line, size_t len)
+{
+    struct page *p = arg;
+    if (len + 2 > VS_PAGE_MAX - p->len) {
+        p->too_big = true;
+        return false;
+    }
+    if (p->len + len + 2 > p->cap) {
+        size_t cap = p->cap ? p->cap : 65536;
+        while (cap < p->len + len + 2)
+            cap *= 2;
+        char *nb = mem_realloc(p->buf, cap);
+        if (!nb) {
+            p->nomem = true;
+            return false;
+        }
+        p->buf = nb;
+        p->cap = cap;
+    }
+    memcpy(p->buf + p->len, line, len);
+    p->len += len;
+    p->buf[p->len++] = '\n';
+    p->buf[p->len] = '\0';
+    return true;
+}
+
+static enum ag_result get_page(struct kube_client *c, const char *path, const atomic_bool *stop, long *status,
+                               char **body, size_t *blen, char *err, size_t errlen)
+{
+    struct page p = { 0 };
+    enum ag_result r = kube_client_stream(c, path, VS_PAGE_MAX, VS_LIST_TIMEOUT, stop, page_line, &p, status, err,
+                                          errlen);
+    if (r == AG_OK && (p.nomem || p.too_big)) {
+        snprintf(err, errlen, "GET %s: %s", path, p.nomem ? "out of memory" : "the answer is too large");
+        r = p.nomem ? AG_ENOMEM : AG_ETOOBIG;
+    }
+    if (r == AG_OK && stop && atomic_load(stop)) {
+        snprintf(err, errlen, "stopped");
+        r = AG_EIO;
+    }
+    if (r != AG_OK) {
+        mem_free(p.buf);
+        return r;
+    }
+    *body = p.buf;
+    *blen = p.len;
+    return AG_OK;
+}
+
 /* List one kind into `into` (a fresh inventory). *missing: the kind is not served. */
-static enum ag_result list_kind(struct kube_client *c, bool is_vmi, unsigned limit, struct inventory *into,
-                                char *rv, size_t rvlen, bool *missing, char *err, size_t errlen)
+static enum ag_result list_kind(struct kube_client *c, bool is_vmi, unsigned limit, const atomic_bool *stop,
+                                struct inventory *into, char *rv, size_t rvlen, bool *missing, char *err,
+                                size_t errlen)
 {
     const char *base = is_vmi ? VMSOURCE_VMI_PATH : VMSOURCE_VM_PATH;
     char cont[VS_CONT_MAX + 1] = "";
@@ -115,7 +172,7 @@ static enum ag_result list_kind(struct kube_client *c, bool is_vmi, unsigned lim
         long status = 0;
         char *body = NULL;
         size_t blen = 0;
-        enum ag_result r = kube_client_get(c, path, VS_PAGE_MAX, VS_LIST_TIMEOUT, &status, &body, &blen, err, errlen);
+        enum ag_result r = get_page(c, path, stop, &status, &body, &blen, err, errlen);
         if (r != AG_OK)
             return r;
         if (status == 404 && pages == 0) {
@@ -176,7 +233,7 @@ enum ag_result vmsource_list_once(const struct kube_config *cfg, struct inventor
     for (int k = 0; k < 2 && r == AG_OK; k++) {
         char rv[VS_RV_MAX];
         bool missing;
-        r = list_kind(c, k == 1, 500, inv, rv, sizeof rv, &missing, err, errlen);
+        r = list_kind(c, k == 1, 500, NULL, inv, rv, sizeof rv, &missing, err, errlen);
     }
     kube_client_free(c);
     return r;
@@ -227,6 +284,7 @@ static void changed(void)
 struct vs_watch {
     struct vs_kind *k;
     bool gone, failed;
+    unsigned lines;
 };
 
 static bool vs_line(void *arg, const char *line, size_t len)
@@ -234,6 +292,7 @@ static bool vs_line(void *arg, const char *line, size_t len)
     struct vs_watch *w = arg;
     bool ch = false, gone = false;
     char err[512] = "";
+    w->lines++;
     enum ag_result r = vmsource_apply_line(vs.o.inv, w->k->is_vmi, line, len, &ch, w->k->rv, sizeof w->k->rv,
                                            &gone, err, sizeof err);
     if (ch)
@@ -264,8 +323,8 @@ static void *kind_main(void *arg)
             struct inventory *fresh = inventory_new();
             char err[512] = "";
             bool missing = false;
-            enum ag_result r = fresh ? list_kind(k->client, k->is_vmi, vs.o.page_limit, fresh, k->rv, sizeof k->rv,
-                                                 &missing, err, sizeof err)
+            enum ag_result r = fresh ? list_kind(k->client, k->is_vmi, vs.o.page_limit, &vs.stop, fresh, k->rv,
+                                                 sizeof k->rv, &missing, err, sizeof err)
                                      : AG_ENOMEM;
             if (r == AG_OK) {
                 bool ch = inventory_replace_kind(vs.o.inv, k->is_vmi, fresh);
@@ -298,6 +357,8 @@ static void *kind_main(void *arg)
         struct vs_watch w = { .k = k };
         long status = 0;
         char err[512] = "";
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
         enum ag_result r = kube_client_stream(k->client, path, VS_LINE_MAX, VS_WATCH_IDLE, &vs.stop, vs_line, &w,
                                               &status, err, sizeof err);
         if (atomic_load(&vs.stop))
@@ -308,7 +369,13 @@ static void *kind_main(void *arg)
             need_list = true;
             if (!w.gone)
                 backoff(k);
+            continue;
         }
+        /* a watch the server ends at once, with nothing in it, again and again: back off */
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        long long ms = (long long)(t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+        if (ms < 1000 && w.lines == 0)
+            backoff(k);
     }
     return NULL;
 }
