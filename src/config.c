@@ -48,7 +48,7 @@ static const struct flag flags[] = {
     { "--leader-elect", FOR_SERVE, "true|false", "true", "with a kube source, audit only while holding the Lease (one auditor among replicas)" },
     { "--lease-name", FOR_SERVE, "NAME", "archgate-auditor", "the coordination.k8s.io Lease of the auditor" },
     { "--lease-namespace", FOR_SERVE, "NS", "$POD_NAMESPACE", "namespace of the Lease (else the kubeconfig's, else default)" },
-    { "--log-level", FOR_SERVE | FOR_REVIEW | FOR_AUDIT, "debug|info|warn|error", "info (review: warn)", "least severe level logged" },
+    { "--log-level", FOR_SERVE | FOR_REVIEW | FOR_AUDIT, "debug|info|warn|error", "info (review, audit: warn)", "least severe level logged" },
     { "--log-format", FOR_SERVE | FOR_REVIEW | FOR_AUDIT, "text|json", "text", "log line format (stderr)" },
 };
 

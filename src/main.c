@@ -241,6 +241,8 @@ static enum ag_result start_audit(const struct config *cfg, const struct kube_co
         }
         if (cfg->audit_events)
             ao.events_cfg = kc;
+        ao.ready = vmsource_synced;
+        ao.stale = source_kube_stale_seconds;
     } else {
         ao.inventory_dir = cfg->cluster_state;
     }

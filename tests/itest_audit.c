@@ -414,9 +414,38 @@ static void test_serve_folder(void)
     CU_ASSERT_EQUAL(server_stop(&s, SIGTERM, NULL), 0);
 }
 
+/* A stale cluster view: still audited and counted, but no Events until it is fresh again. */
+static void test_stale_no_events(void)
+{
+    char crt[600], key[600];
+    itest_path(crt, sizeof crt, itest_base, "tls.crt");
+    itest_path(key, sizeof key, itest_base, "tls.key");
+    setenv("POD_NAME", "replica-stale", 1);
+    const char *args[] = { "serve", "--listen", "127.0.0.1:0", "--tls-cert", crt, "--tls-key", key, "--kubeconfig",
+                           kubeconfig, "--lease-namespace", LEASE_NS, "--lease-name", "stale", "--max-staleness", "1s",
+                           NULL };
+    struct server s;
+    CU_ASSERT_FATAL(server_launch(&s, args, true));
+    CU_ASSERT_TRUE(wait_metric(&s, "archgate_audit_vms{result=\"refused\"}", 1, 8));
+    kubefake_fail(fake, K[KK_NODE].path, 500, -1);
+    kubefake_close_watches(fake);
+    sleep_ms(2500);     /* past --max-staleness */
+    CU_ASSERT(kubefake_put(fake, VMSOURCE_VM_PATH, "{\"metadata\": {\"name\": \"stale-s390x\", \"namespace\": "
+                                                   "\"team-c\"}, \"spec\": {\"template\": {\"spec\": "
+                                                   "{\"architecture\": \"s390x\"}}}}") != 0);
+    CU_ASSERT_TRUE(wait_metric(&s, "archgate_audit_vms{result=\"refused\"}", 2, 5));
+    sleep_ms(1500);
+    CU_ASSERT_EQUAL(count_events("stale-s390x", "Warning", NULL, NULL), 0);
+    kubefake_fail(fake, K[KK_NODE].path, 500, 0);
+    CU_ASSERT_TRUE(wait_events("stale-s390x", "Warning", "NoNodeForArchitecture", 1, 10));
+    CU_ASSERT(kubefake_delete(fake, VMSOURCE_VM_PATH, "team-c", "stale-s390x") != 0);
+    CU_ASSERT_EQUAL(server_stop(&s, SIGTERM, NULL), 0);
+}
+
 UNIT_SUITE("itest_audit", suite_init, suite_cleanup,
            { "serve --cluster-state audits the folder's VMs, again when it changes", test_serve_folder },
            { "archgate audit --cluster-state: lines, summary, JSON, exit 0/1/2", test_cli },
            { "archgate audit --kubeconfig lists VMs and VMIs", test_cli_kubeconfig },
            { "two replicas: Lease, Events once per transition, VMs come and go, takeover", test_lease_events },
-           { "--audit-events=false writes no Events; a VM of a wrong shape is unreadable", test_events_off })
+           { "--audit-events=false writes no Events; a VM of a wrong shape is unreadable", test_events_off },
+           { "a stale cluster view: counted, no Events until fresh", test_stale_no_events })

@@ -33,6 +33,7 @@ static struct {
     time_t at;
     atomic_ullong runs;
     atomic_bool leading;
+    bool stale_logged;
 } au = { .mu = PTHREAD_MUTEX_INITIALIZER };
 
 static long long mono_ms(void)
@@ -100,8 +101,16 @@ static bool run_once(void)
         log_info("audit: %s in %.1f ms", sum, (t1 - t0) * 1e3);
     }
     bool backlog = false;
-    if (au.events)
+    unsigned stale = au.o.stale ? au.o.stale() : 0;
+    if (au.events && stale) {
+        if (!au.stale_logged)
+            log_warn("audit: the cluster view is %u s old: no Events until it is fresh again", stale);
+        au.stale_logged = true;
+        backlog = true;     /* look again soon */
+    } else if (au.events) {
+        au.stale_logged = false;
         backlog = events_apply(au.events, r, au.o.inv, time(NULL), au.o.repeat_s ? au.o.repeat_s : EVENTS_REPEAT_S);
+    }
     audit_report_free(r);
     return backlog;
 }
@@ -115,6 +124,12 @@ static void *auditor_main(void *arg)
     unsigned period = au.o.coalesce_ms ? au.o.coalesce_ms : 100;
     while (!atomic_load(&au.stop)) {
         bool lead = au.o.leading ? au.o.leading() : true;
+        if (lead && au.o.ready && !au.o.ready()) {
+            atomic_store(&au.leading, true);
+            struct timespec ts = { (time_t)(period / 1000), (long)(period % 1000) * 1000000L };
+            nanosleep(&ts, NULL);
+            continue;
+        }
         atomic_store(&au.leading, lead);
         if (!lead) {
             if (was_leading) {

@@ -19,6 +19,8 @@ struct auditor_opts {
     const struct kube_config *events_cfg;   /* write Events through this (NULL: no Events) */
     const char *identity;           /* this replica (pod name), for the gauge and Events */
     bool (*leading)(void);          /* NULL: always the auditor */
+    bool (*ready)(void);            /* the VMs have been listed (NULL: always): no audit before */
+    unsigned (*stale)(void);        /* > 0: the cluster view is stale; audited, but no Events (NULL: never) */
     unsigned coalesce_ms;           /* default 100 */
     unsigned repeat_s;              /* Event repeat period, default 3600 */
 };
