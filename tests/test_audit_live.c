@@ -14,6 +14,7 @@
 #include "audit/events.h"
 #include "audit/inventory.h"
 #include "audit/lease.h"
+#include "audit/auditor.h"
 #include "audit/vmsource.h"
 #include "kube_client.h"
 #include "log.h"
@@ -43,6 +44,7 @@ static int suite_init(void)
 static int suite_cleanup(void)
 {
     log_min_level = saved_level;
+    snapshot_publish(NULL);
     unsetenv(LEASE_TIMINGS_ENV);
     return tu_rmtree(dir);
 }
@@ -442,7 +444,71 @@ static void test_vmsource(void)
     kubefake_stop(f);
 }
 
+static bool metrics_have(const char *needle, long ms)
+{
+    static char buf[65536];
+    for (long t = 0; t <= ms; t += 20, sleep_ms(20)) {
+        auditor_metrics(buf, sizeof buf);
+        if (strstr(buf, needle))
+            return true;
+    }
+    return false;
+}
+
+static bool leading_flag = true;
+static bool leading_fn(void)
+{
+    return __atomic_load_n(&leading_flag, __ATOMIC_RELAXED);
+}
+
+/* The audit thread: audits when the snapshot or the inventory changes, exports its counts only
+ * while it leads. */
+static void test_auditor(void)
+{
+    char err[256];
+    static const struct policy def;
+    struct inventory *inv = inventory_new();
+    CU_ASSERT_EQUAL_FATAL(inventory_load_dir(inv, SAMPLES, err, sizeof err), AG_OK);
+    snapshot_publish(tu_snapshot_dir(SAMPLES));
+    __atomic_store_n(&leading_flag, true, __ATOMIC_RELAXED);
+    struct auditor_opts o = { .inv = inv, .policy = &def, .identity = "unit", .leading = leading_fn,
+                              .coalesce_ms = 20 };
+    CU_ASSERT_EQUAL_FATAL(auditor_start(&o, err, sizeof err), AG_OK);
+    CU_ASSERT_TRUE(metrics_have("archgate_audit_vms{result=\"refused\"} 1\n", 2000));
+    CU_ASSERT_TRUE(metrics_have("archgate_audit_leader{identity=\"unit\"} 1\n", 100));
+    unsigned long long runs = auditor_runs();
+    /* nothing changed: no new audit */
+    sleep_ms(200);
+    CU_ASSERT_EQUAL(auditor_runs(), runs);
+    /* a VM added: audited again */
+    cJSON *vm = tu_parse("{\"metadata\": {\"name\": \"x\", \"namespace\": \"n\"}, \"spec\": {\"template\": "
+                         "{\"spec\": {\"architecture\": \"s390x\"}}}}");
+    CU_ASSERT_EQUAL(inventory_put(inv, false, vm, NULL, err, sizeof err), AG_OK);
+    cJSON_Delete(vm);
+    CU_ASSERT_TRUE(metrics_have("archgate_audit_vms{result=\"refused\"} 2\n", 2000));
+    CU_ASSERT_TRUE(metrics_have("archgate_audit_refused_vms{reason=\"no_node_for_architecture\"} 1\n", 100));
+    /* a new snapshot: audited again */
+    runs = auditor_runs();
+    snapshot_publish(tu_snapshot_dir(SAMPLES));
+    for (long t = 0; t < 2000 && auditor_runs() == runs; t += 20)
+        sleep_ms(20);
+    CU_ASSERT_TRUE(auditor_runs() > runs);
+    /* not leading: the results are not exported, the gauge says 0 */
+    __atomic_store_n(&leading_flag, false, __ATOMIC_RELAXED);
+    CU_ASSERT_TRUE(metrics_have("archgate_audit_leader{identity=\"unit\"} 0\n", 2000));
+    static char buf[65536];
+    sleep_ms(100);
+    auditor_metrics(buf, sizeof buf);
+    CU_ASSERT_PTR_NULL(strstr(buf, "archgate_audit_vms"));
+    auditor_stop();
+    auditor_metrics(buf, sizeof buf);
+    CU_ASSERT_STRING_EQUAL(buf, "");
+    snapshot_publish(NULL);
+    inventory_free(inv);
+}
+
 UNIT_SUITE("audit_live", suite_init, suite_cleanup,
+           { "the audit thread: re-audits on change, exports while leading", test_auditor },
            { "VM and VMI list/watch: pages, changes, 410 relist, errors, prompt stop", test_vmsource },
            { "Events: once per transition, hourly PATCH, recovery, deleted VM, retry, per-run cap", test_events },
            { "Lease timings: client-go defaults, test override, bad overrides ignored", test_lease_timings },
