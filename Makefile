@@ -34,6 +34,7 @@ BENCH_SRC := tests/bench/bench_decide.c tests/testutil.c
 BENCH_KUBE_SRC := tests/bench/bench_kube.c tests/testutil.c tests/kubefake.c
 BENCH_REQ_SRC := tests/bench/bench_request.c tests/testutil.c
 BENCH_REG_SRC := tests/bench/bench_registry.c tests/testutil.c tests/regharness.c
+BENCH_AUDIT_SRC := tests/bench/bench_audit.c tests/testutil.c
 BENCH_KUBE_OBJ = $(patsubst %.c,$(B)/obj/%.o,$(BENCH_KUBE_SRC))
 
 B := build
@@ -44,6 +45,7 @@ ITEST_OBJ := $(patsubst %.c,$(B)/obj/%.o,$(ITEST_SRC))
 BENCH_OBJ := $(patsubst %.c,$(B)/obj/%.o,$(BENCH_SRC))
 BENCH_REQ_OBJ := $(patsubst %.c,$(B)/obj/%.o,$(BENCH_REQ_SRC))
 BENCH_REG_OBJ := $(patsubst %.c,$(B)/obj/%.o,$(BENCH_REG_SRC))
+BENCH_AUDIT_OBJ := $(patsubst %.c,$(B)/obj/%.o,$(BENCH_AUDIT_SRC))
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 SAN_LIB_OBJ  := $(patsubst %.c,$(B)/san/%.o,$(LIB_SRC))
 SAN_UNIT_OBJ := $(patsubst %.c,$(B)/san/%.o,$(UNIT_SRC))
@@ -98,6 +100,7 @@ $(B)/bench_request: $(LIB_OBJ) $(BENCH_REQ_OBJ)
 	@$(CC) $(CFLAGS_ALL) -o $@ $^ $(TEST_LIBS) $(LDFLAGS)
 
 $(B)/bench_registry: $(LIB_OBJ) $(BENCH_REG_OBJ)
+$(B)/bench_audit: $(LIB_OBJ) $(BENCH_AUDIT_OBJ)
 	@echo "  LD      $@"
 	@$(CC) $(CFLAGS_ALL) -o $@ $^ $(TEST_LIBS) $(LDFLAGS)
 
@@ -138,8 +141,9 @@ test: deps
 # Benchmarks print figures; they pass or fail nothing. BENCH_KUBE_SECONDS shortens the
 # live-cluster one (500 node events per second while reviews run).
 BENCH_KUBE_SECONDS ?= 60
-bench: deps $(B)/bench_decide $(B)/bench_request $(B)/bench_kube $(B)/bench_registry bench-memory
+bench: deps $(B)/bench_decide $(B)/bench_request $(B)/bench_kube $(B)/bench_registry $(B)/bench_audit bench-memory
 	$(B)/bench_decide
+	$(B)/bench_audit
 	$(B)/bench_request
 	$(B)/bench_registry
 	$(B)/bench_kube $(BENCH_KUBE_SECONDS)

@@ -12,7 +12,7 @@
 
 /* One flag: its name, which subcommands take it, the value placeholder (NULL: a switch),
  * the default shown in --help, and the help text. */
-enum { FOR_SERVE = 1, FOR_REVIEW = 2, FOR_CHECK = 4 };
+enum { FOR_SERVE = 1, FOR_REVIEW = 2, FOR_CHECK = 4, FOR_AUDIT = 8 };
 struct flag {
     const char *name;
     int for_cmds;
@@ -35,13 +35,13 @@ static const struct flag flags[] = {
     { "--cert-poll-interval", FOR_SERVE, "DURATION", "2s", "how often the certificate files are checked" },
     { "--cluster-poll-interval", FOR_SERVE, "DURATION", "2s", "how often the cluster-state folder is checked" },
     { "--check", FOR_SERVE, NULL, "off", "validate flags, certificates and cluster state, print the settings, exit" },
-    { "--cluster-state", FOR_SERVE | FOR_REVIEW | FOR_CHECK, "DIR", "(none: empty cluster)", "folder of `kubectl get -o json` files" },
-    { "--kubeconfig", FOR_SERVE | FOR_REVIEW | FOR_CHECK, "FILE", "(none)", "list and watch the cluster through kube-apiserver, as this kubeconfig says" },
-    { "--in-cluster", FOR_SERVE | FOR_REVIEW | FOR_CHECK, NULL, "off", "list and watch the cluster as the pod's service account" },
+    { "--cluster-state", FOR_SERVE | FOR_REVIEW | FOR_CHECK | FOR_AUDIT, "DIR", "(none: empty cluster)", "folder of `kubectl get -o json` files" },
+    { "--kubeconfig", FOR_SERVE | FOR_REVIEW | FOR_CHECK | FOR_AUDIT, "FILE", "(none)", "list and watch the cluster through kube-apiserver, as this kubeconfig says" },
+    { "--in-cluster", FOR_SERVE | FOR_REVIEW | FOR_CHECK | FOR_AUDIT, NULL, "off", "list and watch the cluster as the pod's service account" },
     { "--max-staleness", FOR_SERVE, "DURATION", "2m", "a watch failing this long makes the cluster view stale (warned)" },
-    { "--image-catalog", FOR_SERVE | FOR_REVIEW | FOR_CHECK, "FILE", "(none)", "JSON map of containerDisk images to architectures" },
-    { "--multi-arch", FOR_SERVE | FOR_REVIEW | FOR_CHECK, "auto|on|off", "auto", "multi-architecture boot images (auto: read HyperConverged)" },
-    { "--unknown-image", FOR_SERVE | FOR_REVIEW | FOR_CHECK, "allow|warn|deny", "warn", "answer for a VM whose image architecture is unknown" },
+    { "--image-catalog", FOR_SERVE | FOR_REVIEW | FOR_CHECK | FOR_AUDIT, "FILE", "(none)", "JSON map of containerDisk images to architectures" },
+    { "--multi-arch", FOR_SERVE | FOR_REVIEW | FOR_CHECK | FOR_AUDIT, "auto|on|off", "auto", "multi-architecture boot images (auto: read HyperConverged)" },
+    { "--unknown-image", FOR_SERVE | FOR_REVIEW | FOR_CHECK | FOR_AUDIT, "allow|warn|deny", "warn", "answer for a VM whose image architecture is unknown" },
     { "--registry-lookup", FOR_SERVE | FOR_REVIEW | FOR_CHECK, "on|off", "on", "read containerDisk and registry-import architectures from the registry" },
     { "--registry-timeout", FOR_SERVE | FOR_REVIEW | FOR_CHECK, "DURATION", "1.5s", "longest a request waits for a registry lookup not in the cache" },
     { "--registry-cache-size", FOR_SERVE | FOR_REVIEW | FOR_CHECK, "N", "10000", "image references the registry cache keeps (least recently used out)" },
@@ -56,16 +56,28 @@ static const struct flag flags[] = {
     { "-o", FOR_CHECK, "text|json", "text", "output: a block per object for people, or one JSON document" },
     { "--output", FOR_CHECK, "text|json", "text", "the same as -o" },
     { "--max-file", FOR_CHECK, "SIZE", "8MiB", "larger manifest files are refused without being read" },
-    { "--log-level", FOR_SERVE | FOR_REVIEW | FOR_CHECK, "debug|info|warn|error", "info (review: warn)", "least severe level logged" },
-    { "--log-format", FOR_SERVE | FOR_REVIEW | FOR_CHECK, "text|json", "text", "log line format (stderr)" },
+    { "-o", FOR_AUDIT, "table|json", "table", "audit output: one line per VM that would be refused and a summary, or JSON" },
+    { "--audit-events", FOR_SERVE, "true|false", "true", "Kubernetes Events on VMs that would be refused now (and on recovery)" },
+    { "--leader-elect", FOR_SERVE, "true|false", "true", "with a kube source, audit only while holding the Lease (one auditor among replicas)" },
+    { "--lease-name", FOR_SERVE, "NAME", "archgate-auditor", "the coordination.k8s.io Lease of the auditor" },
+    { "--lease-namespace", FOR_SERVE, "NS", "$POD_NAMESPACE", "namespace of the Lease (else the kubeconfig's, else default)" },
+    { "--log-level", FOR_SERVE | FOR_REVIEW | FOR_CHECK | FOR_AUDIT, "debug|info|warn|error", "info (review, check, audit: warn)", "least severe level logged" },
+    { "--log-format", FOR_SERVE | FOR_REVIEW | FOR_CHECK | FOR_AUDIT, "text|json", "text", "log line format (stderr)" },
 };
 
-static const struct flag *find_flag(const char *name)
+/* The flag `name` of the command `mask` (a name may mean different things to two commands: -o);
+ * else the first of that name, for the "not a flag of" message; NULL when none. */
+static const struct flag *find_flag(const char *name, int mask)
 {
+    const struct flag *any = NULL;
     for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
-        if (strcmp(flags[i].name, name) == 0)
-            return &flags[i];
-    return NULL;
+        if (strcmp(flags[i].name, name) == 0) {
+            if (flags[i].for_cmds & mask)
+                return &flags[i];
+            if (!any)
+                any = &flags[i];
+        }
+    return any;
 }
 
 static enum ag_result fail(char *err, size_t errlen, const char *fmt, ...)
@@ -224,6 +236,9 @@ static void set_defaults(struct config *cfg)
     cfg->registry_cache_size = 10000;
     cfg->registry_cache_ttl_ms = 3600000ull;
     cfg->check_max_file = 8 * MIB;
+    cfg->audit_events = true;
+    cfg->leader_elect = true;
+    cfg->lease_name = "archgate-auditor";
 }
 
 /* Apply one flag with its value (NULL for switches). */
@@ -350,6 +365,13 @@ static enum ag_result apply(struct config *cfg, const struct flag *f, const char
         if (cfg->ncheck_inputs >= CONFIG_MAX_CHECK_INPUTS)
             return fail(err, errlen, "%s: more than %d inputs", name, CONFIG_MAX_CHECK_INPUTS);
         cfg->check_inputs[cfg->ncheck_inputs++] = v;
+    } else if ((strcmp(name, "-o") == 0 || strcmp(name, "--output") == 0) && cfg->cmd == CMD_AUDIT) {
+        if (strcmp(v, "table") == 0)
+            cfg->audit_json = false;
+        else if (strcmp(v, "json") == 0)
+            cfg->audit_json = true;
+        else
+            return fail(err, errlen, "%s: want table or json, got %s", name, v);
     } else if (strcmp(name, "-o") == 0 || strcmp(name, "--output") == 0) {
         if (strcmp(v, "json") == 0)
             cfg->check_json = true;
@@ -361,6 +383,26 @@ static enum ag_result apply(struct config *cfg, const struct flag *f, const char
         if (!config_parse_size(v, &n) || n < 1 || n > 1024 * MIB)
             return fail(err, errlen, "--max-file: want a size up to 1GiB (e.g. 8MiB), got %s", v);
         cfg->check_max_file = (size_t)n;
+    } else if (strcmp(name, "--audit-events") == 0 || strcmp(name, "--leader-elect") == 0) {
+        bool on;
+        if (strcmp(v, "true") == 0)
+            on = true;
+        else if (strcmp(v, "false") == 0)
+            on = false;
+        else
+            return fail(err, errlen, "%s: want true or false, got %s", name, v);
+        if (name[2] == 'a')
+            cfg->audit_events = on;
+        else
+            cfg->leader_elect = on;
+    } else if (strcmp(name, "--lease-name") == 0) {
+        if (!*v || strlen(v) > 253)
+            return fail(err, errlen, "--lease-name: want a name of 1 to 253 characters");
+        cfg->lease_name = v;
+    } else if (strcmp(name, "--lease-namespace") == 0) {
+        if (!*v || strlen(v) > 63)
+            return fail(err, errlen, "--lease-namespace: want a namespace of 1 to 63 characters");
+        cfg->lease_namespace = v;
     } else if (strcmp(name, "--log-level") == 0) {
         if (!log_parse_level(v, &cfg->log_level))
             return fail(err, errlen, "--log-level: want debug, info, warn or error, got %s", v);
@@ -385,6 +427,8 @@ enum ag_result config_parse(int argc, char **argv, struct config *cfg, char *err
         cfg->cmd = CMD_REVIEW;
     else if (strcmp(cmd, "check") == 0)
         cfg->cmd = CMD_CHECK;
+    else if (strcmp(cmd, "audit") == 0)
+        cfg->cmd = CMD_AUDIT;
     else if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0)
         cfg->cmd = CMD_VERSION;
     else if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0)
@@ -393,8 +437,9 @@ enum ag_result config_parse(int argc, char **argv, struct config *cfg, char *err
         return fail(err, errlen, "unknown command: %s (want serve, review, check or version)", cmd);
     if (cfg->cmd == CMD_VERSION || cfg->cmd == CMD_HELP)
         return AG_OK;
-    int mask = cfg->cmd == CMD_SERVE ? FOR_SERVE : cfg->cmd == CMD_CHECK ? FOR_CHECK : FOR_REVIEW;
-    if (cfg->cmd == CMD_REVIEW || cfg->cmd == CMD_CHECK)
+    int mask = cfg->cmd == CMD_SERVE ? FOR_SERVE : cfg->cmd == CMD_CHECK ? FOR_CHECK
+             : cfg->cmd == CMD_AUDIT ? FOR_AUDIT : FOR_REVIEW;
+    if (cfg->cmd == CMD_REVIEW || cfg->cmd == CMD_CHECK || cfg->cmd == CMD_AUDIT)
         cfg->log_level = LOG_WARN;  /* stdout is the answer; stderr carries only problems */
 
     for (int i = 2; i < argc; i++) {
@@ -411,7 +456,7 @@ enum ag_result config_parse(int argc, char **argv, struct config *cfg, char *err
             return fail(err, errlen, "unknown flag: %.60s...", a);
         memcpy(name, a, nlen);
         name[nlen] = '\0';
-        const struct flag *f = find_flag(name);
+        const struct flag *f = find_flag(name, mask);
         if (!f)
             return fail(err, errlen, "unknown flag: %s", name);
         if (!(f->for_cmds & mask))
@@ -463,6 +508,8 @@ void config_usage(FILE *out)
           "  archgate serve --tls-cert FILE --tls-key FILE [flags]   serve /validate and /mutate over HTTPS\n"
           "  archgate review [--mutate] [flags] < review.json        decide one AdmissionReview, print the answer\n"
           "  archgate check -f FILE|DIR|- [-o text|json] [flags]     would these VM manifests be admitted?\n"
+          "  archgate audit [--cluster-state DIR|--kubeconfig FILE|--in-cluster] [-o table|json]\n"
+          "                                                          which existing VMs would be refused now\n"
           "  archgate version                                        print the version\n"
           "  archgate --help                                         this text\n\n"
           "serve flags:\n", out);
@@ -471,6 +518,8 @@ void config_usage(FILE *out)
     usage_section(out, FOR_REVIEW);
     fputs("\ncheck flags:\n", out);
     usage_section(out, FOR_CHECK);
+    fputs("\naudit flags:\n", out);
+    usage_section(out, FOR_AUDIT);
     fputs("\nDurations: 500ms, 10s, 2m, 1h (bare numbers are seconds). Sizes: 7MiB, 64KiB, 1048576.\n"
           "Signals (serve): SIGHUP reloads certificate and cluster state now; SIGTERM/SIGINT: report\n"
           "not ready and keep serving for --shutdown-delay (a second signal cuts it short), then stop\n"
@@ -479,7 +528,9 @@ void config_usage(FILE *out)
           "1 when the cluster state or image catalog cannot be read.\n"
           "check exits 0 when every object would be admitted, 1 when any would be refused, 2 on\n"
           "unusable input (a file that cannot be read or parsed) or flags. As kubectl-archgate (a\n"
-          "link to this program) it is the kubectl plugin: kubectl archgate check -f vm.yaml.\n", out);
+          "link to this program) it is the kubectl plugin: kubectl archgate check -f vm.yaml.\n"
+          "audit exits 0 when no VM would be refused, 1 when some would, 2 on bad flags or when the\n"
+          "cluster state or the VMs cannot be read.\n", out);
 }
 
 static const char *multi_arch_name(enum multi_arch_mode m)
@@ -525,6 +576,10 @@ void config_print(const struct config *cfg, FILE *out)
     fprintf(out, "registry-insecure     %s\n", cfg->registry_insecure ? cfg->registry_insecure : "(none)");
     for (size_t i = 0; i < cfg->nregistry_mirrors; i++)
         fprintf(out, "registry-mirror       %s=%s\n", cfg->registry_mirrors[i].from, cfg->registry_mirrors[i].to);
+    fprintf(out, "audit-events          %s\n", cfg->audit_events ? "true" : "false");
+    fprintf(out, "leader-elect          %s\n", cfg->leader_elect ? "true" : "false");
+    fprintf(out, "lease                 %s/%s\n", cfg->lease_namespace ? cfg->lease_namespace : "$POD_NAMESPACE",
+            cfg->lease_name);
     fprintf(out, "log-level             %s\n", levels[cfg->log_level]);
     fprintf(out, "log-format            %s\n", cfg->log_format == LOG_JSON ? "json" : "text");
 }

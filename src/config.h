@@ -10,7 +10,7 @@
 #include "result.h"
 #include "registry/client.h"
 
-enum command { CMD_NONE = 0, CMD_SERVE, CMD_REVIEW, CMD_VERSION, CMD_HELP, CMD_CHECK };
+enum command { CMD_NONE = 0, CMD_SERVE, CMD_REVIEW, CMD_VERSION, CMD_HELP, CMD_CHECK, CMD_AUDIT };
 
 #define CONFIG_MAX_CHECK_INPUTS 256   /* -f arguments of check */
 
@@ -60,6 +60,12 @@ struct config {
     size_t ncheck_inputs;
     bool check_json;                /* -o json */
     size_t check_max_file;          /* --max-file, default 8 MiB */
+    /* audit (the subcommand) and the auditor of serve */
+    bool audit_json;                /* audit -o json (default: table) */
+    bool audit_events;              /* serve: Kubernetes Events on VMs that would be refused (default on) */
+    bool leader_elect;              /* serve: audit only while holding the Lease (default on with a kube source) */
+    const char *lease_name;         /* default "archgate-auditor" */
+    const char *lease_namespace;    /* default: $POD_NAMESPACE, else the kubeconfig's namespace */
 
     /* logs */
     enum log_level log_level;

@@ -31,6 +31,8 @@ struct kube_client {
     struct stat token_st;       /* identity of the token file when last read */
     bool token_st_valid;
     struct curl_slist *headers;
+    const char *req_ctype;      /* kube_client_request: the body's Content-Type while it runs */
+    struct curl_slist *req_headers;     /* headers + Content-Type, built by begin() for it */
     char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -360,8 +362,29 @@ static enum ag_result begin(struct kube_client *c, const char *path, char *url, 
     if (r != AG_OK)
         return r;
     c->errbuf[0] = '\0';
+    struct curl_slist *hdrs = c->headers;
+    if (c->req_ctype) {
+        char ct[160];
+        snprintf(ct, sizeof ct, "Content-Type: %s", c->req_ctype);
+        curl_slist_free_all(c->req_headers);
+        c->req_headers = NULL;
+        struct curl_slist *h = NULL, *nh;
+        for (const struct curl_slist *i = c->headers; i; i = i->next) {
+            if (!(nh = curl_slist_append(h, i->data)))
+                break;
+            h = nh;
+        }
+        if (h && (nh = curl_slist_append(h, ct)) != NULL && (h = nh) && (nh = curl_slist_append(h, "Expect:")) != NULL) {
+            c->req_headers = nh;
+        } else {
+            curl_slist_free_all(h);
+            snprintf(err, errlen, "%s: out of memory", url);
+            return AG_ENOMEM;
+        }
+        hdrs = c->req_headers;
+    }
     if (curl_easy_setopt(c->easy, CURLOPT_URL, url) != CURLE_OK ||
-        curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, c->headers) != CURLE_OK) {
+        curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, hdrs) != CURLE_OK) {
         snprintf(err, errlen, "GET %s: libcurl refuses the URL", url);
         return AG_EINVAL;
     }
@@ -511,6 +534,33 @@ enum ag_result kube_client_get(struct kube_client *c, const char *path, size_t m
     r = AG_OK;
 cleanup:
     mem_free(b.buf);
+    return r;
+}
+
+enum ag_result kube_client_request(struct kube_client *c, const char *method, const char *path, const char *ctype,
+                                   const char *body, size_t body_len, size_t max_body, long timeout_ms, long *status,
+                                   char **out, size_t *len, char *err, size_t errlen)
+{
+    if (!method || strcmp(method, "GET") == 0)
+        return kube_client_get(c, path, max_body, timeout_ms, status, out, len, err, errlen);
+    enum ag_result r = AG_EINVAL;
+    c->req_ctype = ctype ? ctype : "application/json";
+    if (curl_easy_setopt(c->easy, CURLOPT_CUSTOMREQUEST, method) != CURLE_OK ||
+        (body && (curl_easy_setopt(c->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len) != CURLE_OK ||
+                  curl_easy_setopt(c->easy, CURLOPT_POSTFIELDS, body) != CURLE_OK))) {
+        snprintf(err, errlen, "%s %s: libcurl refuses an option", method, path);
+        *status = 0;
+        *out = NULL;
+    } else {
+        r = kube_client_get(c, path, max_body, timeout_ms, status, out, len, err, errlen);
+    }
+    /* back to plain GETs for the next request on this handle */
+    c->req_ctype = NULL;
+    curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, c->headers);
+    curl_easy_setopt(c->easy, CURLOPT_CUSTOMREQUEST, (char *)NULL);
+    curl_easy_setopt(c->easy, CURLOPT_HTTPGET, 1L);
+    curl_slist_free_all(c->req_headers);
+    c->req_headers = NULL;
     return r;
 }
 

@@ -54,6 +54,13 @@ void kube_client_free(struct kube_client *c);
 enum ag_result kube_client_get(struct kube_client *c, const char *path, size_t max_body, long timeout_ms,
                                long *status, char **body, size_t *len, char *err, size_t errlen);
 
+/* A request with a body (POST, PUT, PATCH; ctype is its Content-Type, e.g.
+ * "application/merge-patch+json"), or without one (body NULL: GET, DELETE). Otherwise as
+ * kube_client_get. */
+enum ag_result kube_client_request(struct kube_client *c, const char *method, const char *path, const char *ctype,
+                                   const char *body, size_t body_len, size_t max_body, long timeout_ms, long *status,
+                                   char **out, size_t *len, char *err, size_t errlen);
+
 /* Called for each complete line of a streamed body (without its "\n"; not NUL-terminated, but
  * line[len] is readable and '\0'). Return false to end the stream. */
 typedef bool (*kube_line_fn)(void *arg, const char *line, size_t len);

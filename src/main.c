@@ -22,6 +22,11 @@
 #include "tlsfiles.h"
 #include "version.h"
 #include "webhook.h"
+#include "audit/audit.h"
+#include "audit/inventory.h"
+#include "audit/vmsource.h"
+#include "audit/auditor.h"
+#include "audit/lease.h"
 
 /* Read all of stdin, at most `limit` bytes. *too_big is set when there was more. */
 static char *read_stdin(size_t limit, size_t *len, bool *too_big)
@@ -192,6 +197,55 @@ static int cmd_check(const struct config *cfg)
     return fflush(stdout) == 0 ? rc : CHECK_UNUSABLE;
 }
 
+/* `archgate audit`: every VM of the cluster (folder or kube-apiserver) judged as a CREATE now.
+ * Exit 0 when none would be refused, 1 when some would, 2 when the audit cannot be made. */
+static int cmd_audit(const struct config *cfg)
+{
+    char err[1024] = "";
+    int rc = 2;
+    struct snapshot *snap = NULL;
+    struct audit_report *rep = NULL;
+    struct inventory *inv = inventory_new();
+    if (!inv) {
+        fprintf(stderr, "archgate audit: out of memory\n");
+        return 2;
+    }
+    if (load_once(cfg, &snap, err, sizeof err) != AG_OK) {
+        fprintf(stderr, "archgate audit: cluster state: %s\n", err);
+        goto out;
+    }
+    enum ag_result r = AG_OK;
+    if (uses_kube(cfg)) {
+        struct kube_config kc = { 0 };
+        r = load_kube_config(cfg, &kc, err, sizeof err);
+        if (r == AG_OK)
+            r = vmsource_list_once(&kc, inv, err, sizeof err);
+        kube_config_free(&kc);
+    } else if (cfg->cluster_state) {
+        r = inventory_load_dir(inv, cfg->cluster_state, err, sizeof err);
+    }
+    if (r != AG_OK) {
+        fprintf(stderr, "archgate audit: VMs: %s\n", err);
+        goto out;
+    }
+    if (audit_run(snap, inv, &cfg->policy, &rep) != AG_OK) {
+        fprintf(stderr, "archgate audit: out of memory\n");
+        goto out;
+    }
+    if (cfg->audit_json)
+        audit_print_json(rep, stdout);
+    else
+        audit_print_table(rep, stdout);
+    rc = rep->status[AS_REFUSED] ? 1 : 0;
+    if (fflush(stdout) != 0)
+        rc = 2;
+out:
+    audit_report_free(rep);
+    inventory_free(inv);
+    snapshot_release(snap);
+    return rc;
+}
+
 static void describe_snapshot(const struct snapshot *s, FILE *out)
 {
     char archs[64];
@@ -204,6 +258,83 @@ static void describe_snapshot(const struct snapshot *s, FILE *out)
 static void on_kube_synced(void)
 {
     http_set_cluster_ready(true);
+}
+
+/* This replica's name for the Lease and Events: $POD_NAME, else host_pid. */
+static void replica_identity(char *buf, size_t len)
+{
+    const char *pod = getenv("POD_NAME");
+    if (pod && *pod) {
+        snprintf(buf, len, "%.200s", pod);
+        return;
+    }
+    char host[128] = "archgate";
+    if (gethostname(host, sizeof host) != 0)
+        snprintf(host, sizeof host, "archgate");
+    host[sizeof host - 1] = '\0';
+    snprintf(buf, len, "%s_%ld", host, (long)getpid());
+}
+
+/* The auditor of serve: VMs from the live source (with the Lease and Events) or the folder. */
+static struct inventory *audit_inv;
+static bool audit_lease;
+
+static enum ag_result start_audit(const struct config *cfg, const struct kube_config *kc, char *err, size_t errlen)
+{
+    static char identity[256], lease_ns[128];
+    replica_identity(identity, sizeof identity);
+    if (!(audit_inv = inventory_new())) {
+        snprintf(err, errlen, "out of memory");
+        return AG_ENOMEM;
+    }
+    struct auditor_opts ao = { .inv = audit_inv, .policy = &cfg->policy, .identity = identity };
+    if (kc) {
+        struct vmsource_opts vo = { .cfg = kc, .inv = audit_inv };
+        if (vmsource_start(&vo, err, errlen) != AG_OK)
+            return AG_EIO;
+        if (cfg->leader_elect) {
+            const char *ns = cfg->lease_namespace ? cfg->lease_namespace : getenv("POD_NAMESPACE");
+            if (!ns || !*ns)
+                ns = kc->ns && *kc->ns ? kc->ns : "default";
+            snprintf(lease_ns, sizeof lease_ns, "%s", ns);
+            struct lease_opts lo = { .cfg = kc, .ns = lease_ns, .name = cfg->lease_name, .identity = identity };
+            lease_timings(&lo);
+            if (lease_start(&lo, err, errlen) != AG_OK)
+                return AG_EIO;
+            audit_lease = true;
+            ao.leading = lease_leading;
+            log_info("audit: leader election on Lease %s/%s as %s (%u/%u/%u ms)", lease_ns, cfg->lease_name, identity,
+                     lo.duration_ms, lo.renew_deadline_ms, lo.retry_ms);
+        }
+        if (cfg->audit_events)
+            ao.events_cfg = kc;
+        ao.ready = vmsource_synced;
+        ao.stale = source_kube_stale_seconds;
+    } else {
+        ao.inventory_dir = cfg->cluster_state;
+    }
+    if (auditor_start(&ao, err, errlen) != AG_OK)
+        return AG_EIO;
+    metrics_set_extra_fn(auditor_metrics);
+    return AG_OK;
+}
+
+/* SIGTERM: stop auditing and give the Lease up at once, so another replica takes over. */
+static void stop_audit_early(void)
+{
+    auditor_stop();
+    if (audit_lease)
+        lease_stop(true);
+    audit_lease = false;
+}
+
+static void stop_audit(void)
+{
+    stop_audit_early();
+    metrics_set_extra_fn(NULL);
+    vmsource_stop();
+    inventory_free(audit_inv);
+    audit_inv = NULL;
 }
 
 static int cmd_serve(const struct config *cfg)
@@ -300,6 +431,11 @@ static int cmd_serve(const struct config *cfg)
         log_error("registry: %s", err);
         goto out;
     }
+    if ((source == SOURCE_KUBE || cfg->cluster_state) &&
+        start_audit(cfg, source == SOURCE_KUBE ? &kc : NULL, err, sizeof err) != AG_OK) {
+        log_error("audit: %s", err);
+        goto out;
+    }
     if (http_start(cfg, err, sizeof err) != AG_OK) {
         log_error("%s", err);
         goto out;
@@ -323,6 +459,7 @@ static int cmd_serve(const struct config *cfg)
         }
         log_info("%s: stopping (delay %u ms, grace %u ms)", sig == SIGTERM ? "SIGTERM" : "SIGINT",
                  cfg->shutdown_delay_ms, cfg->shutdown_grace_ms);
+        stop_audit_early();
         break;
     }
     if (cfg->shutdown_delay_ms) {
@@ -361,6 +498,7 @@ static int cmd_serve(const struct config *cfg)
 out:
     if (http_started)
         http_stop(cfg->shutdown_grace_ms);
+    stop_audit();
     if (source == SOURCE_FILE)
         source_file_watch_stop();
     else if (source == SOURCE_KUBE)
@@ -397,6 +535,8 @@ int main(int argc, char **argv)
         return cmd_serve(&cfg);
     case CMD_CHECK:
         return cmd_check(&cfg);
+    case CMD_AUDIT:
+        return cmd_audit(&cfg);
     case CMD_NONE:
         break;
     }

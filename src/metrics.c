@@ -369,6 +369,15 @@ static void render_registry(struct out *o)
         out_printf(o, "archgate_registry_cache_entries %zu\n", fn());
 }
 
+static _Atomic(size_t (*)(char *, size_t)) extra_fn;
+
+void metrics_set_extra_fn(size_t (*fn)(char *buf, size_t cap))
+{
+    atomic_store(&extra_fn, fn);
+}
+
+#define METRICS_EXTRA_MAX (64u * 1024)
+
 char *metrics_render(const struct snapshot *snap, const struct policy *policy, size_t *len)
 {
     struct out o = { .buf = mem_malloc(16384), .len = 0, .cap = 16384, .failed = false };
@@ -444,6 +453,15 @@ char *metrics_render(const struct snapshot *snap, const struct policy *policy, s
     render_cluster(&o, snap, policy);
     render_kube(&o);
     render_registry(&o);
+    size_t (*fn)(char *, size_t) = atomic_load(&extra_fn);
+    if (fn) {
+        char *extra = mem_malloc(METRICS_EXTRA_MAX);
+        if (!extra)
+            o.failed = true;
+        else if (fn(extra, METRICS_EXTRA_MAX) > 0)
+            out_printf(&o, "%s", extra);
+        mem_free(extra);
+    }
 
     family(&o, "archgate_build_info", "gauge", "Build information; the value is always 1.");
     out_printf(&o, "archgate_build_info{version=\"%s\"} 1\n", ARCHGATE_VERSION);

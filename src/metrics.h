@@ -52,6 +52,9 @@ enum registry_metric { RM_HIT = 0, RM_FETCHED, RM_NOT_FOUND, RM_UNAUTHORIZED, RM
 void metrics_registry_lookup(int m, double seconds);
 /* Where the cache-size gauge comes from (NULL: no registry lookups, not rendered). */
 void metrics_set_registry_cache_fn(size_t (*fn)(void));
+/* More exposition text from another module (the auditor), appended to every render: `fn`
+ * writes at most cap - 1 bytes and returns the length. NULL: none. */
+void metrics_set_extra_fn(size_t (*fn)(char *buf, size_t cap));
 
 /* The exposition text, mem_malloc'd (caller mem_free's), NULL on allocation failure. `snap`
  * (may be NULL) and `policy` feed the cluster gauges. */

@@ -153,6 +153,14 @@ char *pool_printf(struct pool *p, const char *fmt, ...)
     return r;
 }
 
+size_t pool_used(const struct pool *p)
+{
+    size_t n = 0;
+    for (const struct chunk *c = p ? p->head : NULL; c; c = c->next)
+        n += c->used;
+    return n;
+}
+
 size_t pool_bytes(const struct pool *p)
 {
     return p ? p->bytes : 0;

@@ -25,5 +25,6 @@ char *pool_printf(struct pool *p, const char *fmt, ...) __attribute__((format(pr
 char *pool_vprintf(struct pool *p, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 
 size_t pool_bytes(const struct pool *p);   /* bytes of chunks held */
+size_t pool_used(const struct pool *p);    /* bytes handed out (alignment included): a pool of one chunk this size holds the same allocations */
 
 #endif

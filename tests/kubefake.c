@@ -13,8 +13,9 @@
  * reader on the condition variable (waking every 500 ms to notice a client that left). One
  * mutex guards all state. Server threads allocate with plain malloc (never through mem.h or
  * cJSON), so tests that make mem.h allocations fail or count live ones are not disturbed by a
- * server running alongside; cJSON is used only by kubefake_put / kubefake_delete on the
- * caller's thread. */
+ * server running alongside; cJSON is used by kubefake_put / kubefake_delete on the caller's
+ * thread, and on server threads only to answer writes (POST/PUT/PATCH, used by the audit's
+ * Lease and Event tests). */
 #include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -72,6 +73,7 @@ struct coll {
     unsigned counts[KF_REQ_COUNT];
     char last_watch_rv[32];
     int fail_status, fail_count;
+    bool writable;              /* kubefake_writable: GET of one object, POST, PUT, PATCH */
     struct coll *next;
 };
 
@@ -866,24 +868,266 @@ static struct watch *watch_new(struct kubefake *f, struct coll *c, const char *n
     return w;
 }
 
+/* ---- writes: GET of one object, POST, PUT, PATCH (Leases and Events) ----
+ *
+ * The request body is gathered per connection (struct upload, freed when the request
+ * completes). These handlers parse and print with cJSON on the server thread. Model: POST
+ * creates (409 AlreadyExists when the name is taken; generateName gets a counter suffix), PUT
+ * replaces (404 when absent, 409 Conflict when metadata.resourceVersion is not the stored one),
+ * PATCH applies the body as a JSON merge patch (RFC 7386) whatever its content type (404 when
+ * absent). Not modelled: validation of the object against its schema, field managers, dry-run,
+ * strategic-merge list semantics, finalizers, admission. */
+
+static unsigned long store_locked(struct kubefake *f, struct coll *c, cJSON *o, const char *ns_in, const char *nm_in);
+
+struct upload {
+    struct buf body;
+};
+
+static char no_upload;          /* con_cls of a GET: nothing to gather */
+
+static void upload_done(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode t)
+{
+    (void)cls;
+    (void)conn;
+    (void)t;
+    struct upload *u = *con_cls;
+    if (u && u != (void *)&no_upload) {
+        buf_free(&u->body);
+        free(u);
+    }
+    *con_cls = NULL;
+}
+
+/* A namespaced collection path with an optional object name after it:
+ * <prefix>namespaces/<ns>/<resource>[/<name>], or <path>[/<name>] for cluster-scoped. */
+static struct coll *item_route(struct kubefake *f, const char *url, char *ns, size_t nslen, char *name, size_t namelen)
+{
+    ns[0] = name[0] = '\0';
+    for (struct coll *c = f->colls; c; c = c->next) {
+        size_t pl = strlen(c->path);
+        const char *rest = NULL;
+        if (strncmp(url, c->path, pl) == 0 && (url[pl] == '/' || url[pl] == '\0')) {
+            rest = url + pl;
+        } else {
+            size_t xl = strlen(c->prefix);
+            if (strncmp(url, c->prefix, xl) != 0 || strncmp(url + xl, "namespaces/", 11) != 0)
+                continue;
+            const char *n = url + xl + 11, *sl = strchr(n, '/');
+            size_t rl = strlen(c->resource);
+            if (!sl || sl == n || (size_t)(sl - n) >= nslen || strncmp(sl + 1, c->resource, rl) != 0 ||
+                (sl[1 + rl] != '/' && sl[1 + rl] != '\0'))
+                continue;
+            memcpy(ns, n, (size_t)(sl - n));
+            ns[sl - n] = '\0';
+            rest = sl + 1 + rl;
+        }
+        if (*rest == '/') {
+            rest++;
+            if (!*rest || strchr(rest, '/') || strlen(rest) >= namelen)
+                continue;
+            snprintf(name, namelen, "%s", rest);
+        }
+        return c;
+    }
+    return NULL;
+}
+
+/* RFC 7386 merge patch of `patch` into `target` (an object). */
+static void merge_patch(cJSON *target, const cJSON *patch)
+{
+    for (const cJSON *p = patch->child; p; p = p->next) {
+        if (cJSON_IsNull(p)) {
+            cJSON_DeleteItemFromObjectCaseSensitive(target, p->string);
+            continue;
+        }
+        cJSON *t = cJSON_GetObjectItemCaseSensitive(target, p->string);
+        if (cJSON_IsObject(p) && cJSON_IsObject(t)) {
+            merge_patch(t, p);
+            continue;
+        }
+        cJSON *copy = cJSON_Duplicate(p, 1);
+        if (!copy)
+            continue;
+        if (t)
+            cJSON_ReplaceItemInObjectCaseSensitive(target, p->string, copy);
+        else
+            cJSON_AddItemToObject(target, p->string, copy);
+    }
+}
+
+static const struct rstr *find_item(const struct coll *c, const char *ns, const char *name)
+{
+    bool found;
+    size_t at = obj_search(c->objs, c->nobj, ns, name, &found);
+    return found ? c->objs[at].item : NULL;
+}
+
+/* Answer a write (or a GET of one object). Lock held. */
+static int write_request(struct kubefake *f, struct coll *c, const char *method, const char *ns, const char *name,
+                         const struct buf *body, struct buf *b)
+{
+    bool post = strcmp(method, "POST") == 0, put = strcmp(method, "PUT") == 0, patch = strcmp(method, "PATCH") == 0;
+    bool get = strcmp(method, "GET") == 0;
+    if ((post && name[0]) || (!post && !name[0]) || (!post && !put && !patch && !get)) {
+        status_json(b, 405, "MethodNotAllowed", "the server does not allow this method on the requested resource");
+        return 405;
+    }
+    c->counts[get ? KF_GET : post ? KF_CREATE : put ? KF_UPDATE : KF_PATCH]++;
+    const struct rstr *cur = name[0] ? find_item(c, ns, name) : NULL;
+    if (get) {
+        if (!cur) {
+            status_json(b, 404, "NotFound", "not found");
+            return 404;
+        }
+        buf_object(b, c, cur);
+        return 200;
+    }
+    cJSON *o = body->p ? cJSON_ParseWithLength(body->p, body->len) : NULL;
+    cJSON *meta = cJSON_GetObjectItemCaseSensitive(o, "metadata");
+    int status = 200;
+    if (!cJSON_IsObject(o) || (!patch && !cJSON_IsObject(meta))) {
+        status_json(b, 400, "BadRequest", "the body is not a JSON object with metadata");
+        cJSON_Delete(o);
+        return 400;
+    }
+    char nm[256];
+    if (post) {
+        const cJSON *n = cJSON_GetObjectItemCaseSensitive(meta, "name");
+        const cJSON *g = cJSON_GetObjectItemCaseSensitive(meta, "generateName");
+        if (cJSON_IsString(n) && n->valuestring[0])
+            snprintf(nm, sizeof nm, "%.200s", n->valuestring);
+        else if (cJSON_IsString(g) && g->valuestring[0])
+            snprintf(nm, sizeof nm, "%.200s%lu", g->valuestring, f->rv + 1);
+        else {
+            status_json(b, 422, "Invalid", "metadata.name: Required value");
+            cJSON_Delete(o);
+            return 422;
+        }
+        if (find_item(c, ns, nm)) {
+            status_json(b, 409, "AlreadyExists", "already exists");
+            cJSON_Delete(o);
+            return 409;
+        }
+        status = 201;
+    } else {
+        snprintf(nm, sizeof nm, "%s", name);
+        if (!cur) {
+            status_json(b, 404, "NotFound", "not found");
+            cJSON_Delete(o);
+            return 404;
+        }
+        cJSON *stored = cJSON_Parse(cur->s);
+        const cJSON *srv = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(stored, "metadata"),
+                                                            "resourceVersion");
+        if (put) {
+            const cJSON *rv = cJSON_GetObjectItemCaseSensitive(meta, "resourceVersion");
+            if (cJSON_IsString(rv) && rv->valuestring[0] && cJSON_IsString(srv) &&
+                strcmp(rv->valuestring, srv->valuestring) != 0) {
+                status_json(b, 409, "Conflict", "the object has been modified; please apply your changes to the "
+                            "latest version and try again");
+                cJSON_Delete(stored);
+                cJSON_Delete(o);
+                return 409;
+            }
+        } else {
+            merge_patch(stored, o);
+            cJSON_Delete(o);
+            o = stored;
+            stored = NULL;
+            meta = cJSON_GetObjectItemCaseSensitive(o, "metadata");
+        }
+        cJSON_Delete(stored);
+    }
+    if (!cJSON_IsObject(meta)) {
+        status_json(b, 400, "BadRequest", "metadata: must be an object");
+        cJSON_Delete(o);
+        return 400;
+    }
+    cJSON_DeleteItemFromObjectCaseSensitive(o, "kind");
+    cJSON_DeleteItemFromObjectCaseSensitive(o, "apiVersion");
+    cJSON_DeleteItemFromObjectCaseSensitive(meta, "name");
+    cJSON_AddStringToObject(meta, "name", nm);
+    if (ns[0]) {
+        cJSON_DeleteItemFromObjectCaseSensitive(meta, "namespace");
+        cJSON_AddStringToObject(meta, "namespace", ns);
+    }
+    if (!store_locked(f, c, o, ns, nm)) {
+        status_json(b, 500, "InternalError", "kubefake: cannot store");
+        cJSON_Delete(o);
+        return 500;
+    }
+    cJSON_Delete(o);
+    buf_object(b, c, find_item(c, ns, nm));
+    return status;
+}
+
+void kubefake_writable(struct kubefake *f, const char *path)
+{
+    pthread_mutex_lock(&f->mu);
+    struct coll *c = coll_find(f, path);
+    if (c)
+        c->writable = true;
+    pthread_mutex_unlock(&f->mu);
+}
+
+char *kubefake_get(struct kubefake *f, const char *path, const char *ns, const char *name)
+{
+    char *out = NULL;
+    pthread_mutex_lock(&f->mu);
+    struct coll *c = coll_find(f, path);
+    const struct rstr *it = c ? find_item(c, ns ? ns : "", name) : NULL;
+    if (it) {
+        struct buf b = { 0 };
+        buf_object(&b, c, it);
+        out = b.bad ? NULL : b.p;
+        if (!out)
+            buf_free(&b);
+    }
+    pthread_mutex_unlock(&f->mu);
+    return out;
+}
+
+char *kubefake_items(struct kubefake *f, const char *path)
+{
+    struct buf b = { 0 };
+    buf_str(&b, "[");
+    pthread_mutex_lock(&f->mu);
+    struct coll *c = coll_find(f, path);
+    for (size_t i = 0; c && i < c->nobj; i++) {
+        if (i)
+            buf_str(&b, ",");
+        buf_object(&b, c, c->objs[i].item);
+    }
+    pthread_mutex_unlock(&f->mu);
+    buf_str(&b, "]");
+    if (b.bad) {
+        buf_free(&b);
+        return NULL;
+    }
+    return b.p;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                                   const char *version, const char *upload_data, size_t *upload_data_size,
                                   void **con_cls)
 {
-    static int started;
     (void)version;
-    (void)upload_data;
     struct kubefake *f = cls;
+    bool get = strcmp(method, MHD_HTTP_METHOD_GET) == 0;
     if (*con_cls == NULL) {
-        *con_cls = &started;
+        struct upload *u = get ? NULL : calloc(1, sizeof *u);
+        *con_cls = u ? (void *)u : (void *)&no_upload;
         return MHD_YES;
     }
+    struct upload *up = *con_cls != (void *)&no_upload ? *con_cls : NULL;
     if (*upload_data_size) {
-        *upload_data_size = 0;          /* a body is read and ignored */
+        if (up)
+            buf_add(&up->body, upload_data, *upload_data_size);
+        *upload_data_size = 0;          /* a GET's body is read and ignored */
         return MHD_YES;
     }
     const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-    bool get = strcmp(method, MHD_HTTP_METHOD_GET) == 0;
     bool watch = false;
     bool watch_ok = parse_bool(arg(conn, "watch"), &watch);
     const char *cont = arg(conn, "continue");
@@ -914,7 +1158,31 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         pthread_mutex_unlock(&f->mu);
         return MHD_NO;
     }
-    if (!get) {
+    char iname[256], ins[254];
+    struct coll *ic = !c ? item_route(f, url, ins, sizeof ins, iname, sizeof iname) : NULL;
+    if (ic && !ic->writable)
+        ic = NULL;
+    if (!c && ic && (iname[0] || !get)) {
+        if (!token_ok(f, auth)) {
+            status = 401;
+            status_json(&b, 401, "Unauthorized", "Unauthorized");
+        } else if (ic->fail_count != 0) {
+            if (ic->fail_count > 0)
+                ic->fail_count--;
+            status = ic->fail_status;
+            status_json(&b, status, reason_of(status), "kubefake: injected failure");
+        } else {
+            struct buf empty = { 0 };
+            status = write_request(f, ic, method, ins, iname, up ? &up->body : &empty, &b);
+        }
+    } else if (c && !get && c->writable && c->fail_count != 0) {
+        if (c->fail_count > 0)
+            c->fail_count--;
+        status = c->fail_status;
+        status_json(&b, status, reason_of(status), "kubefake: injected failure");
+    } else if (c && !get && c->writable) {
+        status = write_request(f, c, method, namespaced ? ns : "", "", up ? &up->body : &(struct buf){ 0 }, &b);
+    } else if (!get) {
         status = 405;
         status_json(&b, 405, "MethodNotAllowed", "the server does not allow this method on the requested resource");
     } else if (!c) {
@@ -1006,6 +1274,7 @@ struct kubefake *kubefake_start(const char *cert_file, const char *key_file)
                                      MHD_USE_ITC,
                                  0, NULL, NULL, on_request, f, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
                                  MHD_OPTION_HTTPS_MEM_CERT, f->cert, MHD_OPTION_HTTPS_MEM_KEY, f->key,
+                                 MHD_OPTION_NOTIFY_COMPLETED, upload_done, NULL,
                                  MHD_OPTION_END);   /* no idle timeout: a quiet watch may last long */
     if (!f->daemon)
         goto fail;
@@ -1118,40 +1387,24 @@ static struct rstr *print_at(cJSON *o, cJSON *meta, unsigned long rv)
     return r;
 }
 
-unsigned long kubefake_put(struct kubefake *f, const char *path, const char *object_json)
+/* Insert or replace (ns, nm) in `c` from the parsed object `o` (kind and apiVersion removed),
+ * stamping the next resourceVersion and recording the event. Lock held. The new RV, 0 on
+ * failure. */
+static unsigned long store_locked(struct kubefake *f, struct coll *c, cJSON *o, const char *ns_in, const char *nm_in)
 {
-    unsigned long result = 0;
-    cJSON *o = object_json ? cJSON_Parse(object_json) : NULL;
     cJSON *meta = cJSON_GetObjectItemCaseSensitive(o, "metadata");
-    cJSON *name = cJSON_GetObjectItemCaseSensitive(meta, "name");
-    cJSON *nsj = cJSON_GetObjectItemCaseSensitive(meta, "namespace");
     struct rstr *item = NULL;
-    char *ns = NULL, *nm = NULL;
-    if (!cJSON_IsObject(o) || !cJSON_IsObject(meta) || !cJSON_IsString(name) || !*name->valuestring ||
-        (nsj && !cJSON_IsNull(nsj) && !cJSON_IsString(nsj)))
+    char *ns = dup_str(ns_in), *nm = dup_str(nm_in);
+    unsigned long result = 0;
+    if (!ns || !nm || !cJSON_IsObject(meta) || !(item = print_at(o, meta, f->rv + 1)))
         goto cleanup;
-    /* list items do not carry these; events get them from the collection */
-    cJSON_DeleteItemFromObjectCaseSensitive(o, "kind");
-    cJSON_DeleteItemFromObjectCaseSensitive(o, "apiVersion");
-    ns = dup_str(cJSON_IsString(nsj) ? nsj->valuestring : "");
-    nm = dup_str(name->valuestring);
-    if (!ns || !nm)
-        goto cleanup;
-    pthread_mutex_lock(&f->mu);
-    struct coll *c = coll_find(f, path);
-    if (!c || !(item = print_at(o, meta, f->rv + 1))) {
-        pthread_mutex_unlock(&f->mu);
-        goto cleanup;
-    }
     bool found;
     size_t at = obj_search(c->objs, c->nobj, ns, nm, &found);
     if (!found && c->nobj == c->capobj) {
         size_t ncap = c->capobj ? c->capobj * 2 : 16;
         struct kobj *no = realloc(c->objs, ncap * sizeof *no);
-        if (!no) {
-            pthread_mutex_unlock(&f->mu);
+        if (!no)
             goto cleanup;
-        }
         c->objs = no;
         c->capobj = ncap;
     }
@@ -1159,7 +1412,6 @@ unsigned long kubefake_put(struct kubefake *f, const char *path, const char *obj
     item->refs++;               /* one for the object, one for the event */
     if (!hist_append(c, f->rv + 1, found ? EV_MODIFIED : EV_ADDED, ns, nm, item, prev)) {
         item->refs--;
-        pthread_mutex_unlock(&f->mu);
         goto cleanup;
     }
     if (found) {
@@ -1173,11 +1425,32 @@ unsigned long kubefake_put(struct kubefake *f, const char *path, const char *obj
     item = NULL;
     result = ++f->rv;
     pthread_cond_broadcast(&f->cv);
-    pthread_mutex_unlock(&f->mu);
 cleanup:
     rstr_unref(item);
     free(ns);
     free(nm);
+    return result;
+}
+
+unsigned long kubefake_put(struct kubefake *f, const char *path, const char *object_json)
+{
+    unsigned long result = 0;
+    cJSON *o = object_json ? cJSON_Parse(object_json) : NULL;
+    cJSON *meta = cJSON_GetObjectItemCaseSensitive(o, "metadata");
+    cJSON *name = cJSON_GetObjectItemCaseSensitive(meta, "name");
+    cJSON *nsj = cJSON_GetObjectItemCaseSensitive(meta, "namespace");
+    if (!cJSON_IsObject(o) || !cJSON_IsObject(meta) || !cJSON_IsString(name) || !*name->valuestring ||
+        (nsj && !cJSON_IsNull(nsj) && !cJSON_IsString(nsj)))
+        goto cleanup;
+    /* list items do not carry these; events get them from the collection */
+    cJSON_DeleteItemFromObjectCaseSensitive(o, "kind");
+    cJSON_DeleteItemFromObjectCaseSensitive(o, "apiVersion");
+    pthread_mutex_lock(&f->mu);
+    struct coll *c = coll_find(f, path);
+    if (c)
+        result = store_locked(f, c, o, cJSON_IsString(nsj) ? nsj->valuestring : "", name->valuestring);
+    pthread_mutex_unlock(&f->mu);
+cleanup:
     cJSON_Delete(o);
     return result;
 }

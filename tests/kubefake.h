@@ -44,12 +44,25 @@ void kubefake_page_max(struct kubefake *f, unsigned n);     /* the server answer
 void kubefake_require_token(struct kubefake *f, const char *token);  /* 401 unless "Authorization: Bearer <token>"; NULL: no check */
 
 /* Observations, per collection path (path NULL: all). */
-enum kubefake_req { KF_LIST, KF_LIST_PAGE, KF_WATCH, KF_REQ_COUNT };
+enum kubefake_req { KF_LIST, KF_LIST_PAGE, KF_WATCH, KF_GET, KF_CREATE, KF_UPDATE, KF_PATCH, KF_REQ_COUNT };
 unsigned kubefake_count(struct kubefake *f, const char *path, enum kubefake_req what);
 /* The resourceVersion the last watch on path started from ("" if none), copied into buf. */
 void kubefake_last_watch_rv(struct kubefake *f, const char *path, char *buf, size_t len);
 /* The bearer token of the last request ("" if none). */
 void kubefake_last_token(struct kubefake *f, char *buf, size_t len);
 unsigned long kubefake_resource_version(struct kubefake *f);
+
+/* Writes (for Leases and Events), on a collection made writable with kubefake_writable
+ * (others answer 405 as before): GET <collection>/<name> answers one object (404 when
+ * absent); POST to a collection creates (409 AlreadyExists when taken); PUT replaces (404 when
+ * absent, 409 Conflict when metadata.resourceVersion is given and is not the stored one); PATCH
+ * applies the body as a JSON merge patch (404 when absent). Every write bumps the
+ * resourceVersion and is seen by watches. Not modelled: schema validation, strategic-merge list
+ * semantics, field managers, dry-run, admission. */
+void kubefake_writable(struct kubefake *f, const char *path);
+/* One object as JSON text with kind and apiVersion (free() it), NULL when absent. */
+char *kubefake_get(struct kubefake *f, const char *path, const char *ns, const char *name);
+/* Every object of a collection as a JSON array text (free() it). */
+char *kubefake_items(struct kubefake *f, const char *path);
 
 #endif

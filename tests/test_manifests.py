@@ -247,8 +247,31 @@ class TestNamespaceAndRbac(unittest.TestCase):
                       crb["subjects"])
         role = find(OBJS, "ClusterRole", crb["roleRef"]["name"])
         for rule in role["rules"]:
-            self.assertEqual(sorted(rule["verbs"]), ["get", "list", "watch"])
+            if rule["resources"] == ["events"]:     # the audit's Events on VMs
+                self.assertEqual(rule["apiGroups"], [""])
+                self.assertEqual(sorted(rule["verbs"]), ["create", "patch"])
+            else:
+                self.assertEqual(sorted(rule["verbs"]), ["get", "list", "watch"])
         self.assertIs(POD.get("automountServiceAccountToken"), True)
+
+    def test_leader_election_role_in_the_namespace(self):
+        rb = find(OBJS, "RoleBinding", "archgate-leader-election")
+        self.assertEqual(rb["metadata"]["namespace"], NS)
+        self.assertIn({"kind": "ServiceAccount", "name": POD["serviceAccountName"], "namespace": NS}, rb["subjects"])
+        role = find(OBJS, "Role", rb["roleRef"]["name"])
+        self.assertEqual(role["metadata"]["namespace"], NS)
+        verbs = set()
+        for rule in role["rules"]:
+            self.assertEqual((rule["apiGroups"], rule["resources"]), (["coordination.k8s.io"], ["leases"]))
+            if "get" in rule["verbs"] or "update" in rule["verbs"]:
+                self.assertEqual(rule["resourceNames"], ["archgate-auditor"])
+            verbs |= set(rule["verbs"])
+        self.assertEqual(verbs, {"create", "get", "update"})
+
+    def test_pod_name_and_namespace_from_the_downward_api(self):
+        env = {e["name"]: e for e in CONTAINER["env"]}
+        self.assertEqual(env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"], "metadata.name")
+        self.assertEqual(env["POD_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"], "metadata.namespace")
 
     def test_critical_priority_is_admitted_in_the_namespace(self):
         q = find(OBJS, "ResourceQuota", "archgate-critical-pods")
@@ -703,6 +726,7 @@ class TestMonitoring(unittest.TestCase):
             "ArchgateMultiArchBootImagesDisabled": ["archgate_cluster_heterogeneous) == 1",
                                                     "archgate_multi_arch_enabled) == 0"],
             "ArchgateUnavailable": ['job="archgate-metrics"'],
+            "ArchgateVMsRefused": ['archgate_audit_vms{result="refused"}', "> 0"],
         }
         self.assertEqual(set(a), set(want))
         for name, parts in want.items():
@@ -721,12 +745,16 @@ class TestMonitoring(unittest.TestCase):
             self.assertEqual(url.split("#", 1)[1], name.lower(), "the runbook heading is the alert's name")
 
     def test_alert_metrics_are_exported(self):
-        with open(os.path.join(ROOT, "src", "metrics.c"), encoding="utf-8") as fh:
-            src = fh.read()
+        src = ""
+        for dirpath, _, files in os.walk(os.path.join(ROOT, "src")):
+            for f in sorted(files):
+                if f.endswith(".c"):
+                    with open(os.path.join(dirpath, f), encoding="utf-8") as fh:
+                        src += fh.read()
         for name, r in alerts().items():
             for metric in set(re.findall(r"\barchgate_[a-z_]+", r["expr"])):
                 family = re.sub(r"_(bucket|sum|count)$", "", metric)
-                self.assertIn('"%s' % family, src, "%s uses %s, which src/metrics.c does not export" % (name, metric))
+                self.assertIn('"%s' % family, src, "%s uses %s, which src/ does not export" % (name, metric))
 
     def test_runbook_anchors_are_headings_under_runbooks(self):
         with open(os.path.join(ROOT, RUNBOOKS), encoding="utf-8") as fh:

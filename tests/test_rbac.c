@@ -1,9 +1,12 @@
-/* test_rbac.c - manifests/rbac.yaml grants exactly what the live-cluster source uses: get, list
- * and watch on each kind of kube_kinds(), nothing more (no other resource, verb or group). */
+/* test_rbac.c - manifests/rbac.yaml grants exactly what archgate uses: get, list and watch on
+ * each kind of kube_kinds() and on the VMs and VMIs the audit reads (src/audit/vmsource.h),
+ * create and patch on Events (the audit's), and in its namespace a Role on the auditor's Lease;
+ * nothing more (no other resource, verb or group). */
 #include <stdio.h>
 #include <string.h>
 #include "unit.h"
 #include "kube_store.h"
+#include "audit/vmsource.h"
 #include "mem.h"
 #include "testutil.h"
 
@@ -43,7 +46,7 @@ static int flow_list(const char *line, const char *key, char out[][64], size_t w
     return n;
 }
 
-static int parse_rules(const char *text, struct rule *rules)
+static int parse_rules_of(const char *text, const char *kind_line, struct rule *rules)
 {
     int nrules = 0;
     bool in_role = false;
@@ -54,7 +57,7 @@ static int parse_rules(const char *text, struct rule *rules)
         snprintf(line, sizeof line, "%.*s", (int)(len < sizeof line ? len : sizeof line - 1), p);
         p += len + (nl ? 1 : 0);
         if (strncmp(line, "kind:", 5) == 0)
-            in_role = strcmp(line, "kind: ClusterRole") == 0;
+            in_role = strcmp(line, kind_line) == 0;
         if (!in_role)
             continue;
         if (strstr(line, "- apiGroups:") && nrules < MAX_RULES) {
@@ -68,6 +71,38 @@ static int parse_rules(const char *text, struct rule *rules)
         }
     }
     return nrules;
+}
+
+static int parse_rules(const char *text, struct rule *rules)
+{
+    return parse_rules_of(text, "kind: ClusterRole", rules);
+}
+
+/* What the audit adds to the kinds of kube_kinds(). */
+static const struct { const char *group, *resource, *verbs[3]; } audit_grants[] = {
+    { "kubevirt.io", "virtualmachines", { "get", "list", "watch" } },
+    { "kubevirt.io", "virtualmachineinstances", { "get", "list", "watch" } },
+    { "", "events", { "create", "patch", NULL } },
+};
+
+static bool audit_grant(const char *group, const char *resource, const struct rule *r)
+{
+    for (size_t i = 0; i < sizeof audit_grants / sizeof audit_grants[0]; i++) {
+        if (strcmp(audit_grants[i].group, group) != 0 || strcmp(audit_grants[i].resource, resource) != 0)
+            continue;
+        int want = audit_grants[i].verbs[2] ? 3 : 2;
+        if (r->nverbs != want)
+            return false;
+        for (int v = 0; v < r->nverbs; v++) {
+            bool ok = false;
+            for (int w = 0; w < want; w++)
+                ok = ok || strcmp(r->verbs[v], audit_grants[i].verbs[w]) == 0;
+            if (!ok)
+                return false;
+        }
+        return true;
+    }
+    return false;
 }
 
 static bool granted(const struct rule *rules, int n, const char *group, const char *resource)
@@ -92,21 +127,43 @@ static void test_rbac_matches_kinds(void)
     /* every kind the source lists and watches is granted */
     for (size_t i = 0; i < nk; i++)
         CASE_ASSERT(granted(rules, n, k[i].group, k[i].resource), i, k[i].name);
-    /* every grant is a kind the source uses, with exactly get, list, watch */
+    /* and what the audit reads and writes */
+    CU_ASSERT_TRUE(granted(rules, n, "kubevirt.io", "virtualmachines"));
+    CU_ASSERT_TRUE(granted(rules, n, "kubevirt.io", "virtualmachineinstances"));
+    CU_ASSERT_TRUE(granted(rules, n, "", "events"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(VMSOURCE_VM_PATH, "/kubevirt.io/v1/virtualmachines"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(VMSOURCE_VMI_PATH, "/kubevirt.io/v1/virtualmachineinstances"));
+    /* every grant is a kind the source uses, with exactly get, list, watch, or one of the audit's */
     for (int i = 0; i < n; i++) {
-        CASE_ASSERT(rules[i].nverbs == 3, (size_t)i, "three verbs");
-        for (int v = 0; v < rules[i].nverbs && v < MAX_ITEMS; v++)
-            CASE_ASSERT(strcmp(rules[i].verbs[v], "get") == 0 || strcmp(rules[i].verbs[v], "list") == 0 ||
-                        strcmp(rules[i].verbs[v], "watch") == 0, (size_t)i, rules[i].verbs[v]);
         for (int g = 0; g < rules[i].ngroups; g++)
             for (int r = 0; r < rules[i].nresources; r++) {
                 bool used = false;
                 for (size_t j = 0; j < nk; j++)
                     used = used || (strcmp(k[j].group, rules[i].groups[g]) == 0 &&
                                     strcmp(k[j].resource, rules[i].resources[r]) == 0);
-                CASE_ASSERT(used, (size_t)i, rules[i].resources[r]);
+                if (used) {
+                    CASE_ASSERT(rules[i].nverbs == 3, (size_t)i, "three verbs");
+                    for (int v = 0; v < rules[i].nverbs && v < MAX_ITEMS; v++)
+                        CASE_ASSERT(strcmp(rules[i].verbs[v], "get") == 0 || strcmp(rules[i].verbs[v], "list") == 0 ||
+                                    strcmp(rules[i].verbs[v], "watch") == 0, (size_t)i, rules[i].verbs[v]);
+                } else {
+                    CASE_ASSERT(audit_grant(rules[i].groups[g], rules[i].resources[r], &rules[i]), (size_t)i,
+                                rules[i].resources[r]);
+                }
             }
     }
+    /* the Role: leases only, create, and get/update */
+    struct rule role[MAX_RULES];
+    int nr = parse_rules_of(text, "kind: Role", role);
+    CU_ASSERT_EQUAL(nr, 2);
+    for (int i = 0; i < nr; i++) {
+        CASE_ASSERT(role[i].ngroups == 1 && strcmp(role[i].groups[0], "coordination.k8s.io") == 0, (size_t)i, "group");
+        CASE_ASSERT(role[i].nresources == 1 && strcmp(role[i].resources[0], "leases") == 0, (size_t)i, "leases");
+        for (int v = 0; v < role[i].nverbs; v++)
+            CASE_ASSERT(strcmp(role[i].verbs[v], "create") == 0 || strcmp(role[i].verbs[v], "get") == 0 ||
+                        strcmp(role[i].verbs[v], "update") == 0, (size_t)i, role[i].verbs[v]);
+    }
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "resourceNames: [\"archgate-auditor\"]"));
     CU_ASSERT_PTR_NULL(strstr(text, "\"*\""));
     mem_free(text);
 }
@@ -114,6 +171,12 @@ static void test_rbac_matches_kinds(void)
 static void test_parser_sees_extra_grants(void)
 {
     /* the check above would fail on a broader role: prove the parser reads one */
+    /* an audit grant with a verb too many is not one */
+    const char *events = "kind: ClusterRole\nrules:\n  - apiGroups: [\"\"]\n    resources: [events]\n"
+                         "    verbs: [create, patch, delete]\n";
+    struct rule er[MAX_RULES];
+    CU_ASSERT_EQUAL_FATAL(parse_rules(events, er), 1);
+    CU_ASSERT_FALSE(audit_grant("", "events", &er[0]));
     const char *broad = "kind: ClusterRole\nrules:\n  - apiGroups: [\"\"]\n    resources: [\"secrets\", nodes]\n"
                         "    verbs: [get, list, watch, delete]\n";
     struct rule rules[MAX_RULES];

@@ -6,10 +6,11 @@
  * arrays sorted with unique keys and the same keys in both orders, every look-up finds each
  * stored object, exact catalog entries found by their reference, the base census equal to
  * node-by-node classification and summing to the node count, the census of the placement equal
- * through every path, derived fields consistent, census text safely cut. The same bytes also go
- * through the item-by-item List reader of the cluster-state folder (liststream), fed in small
- * chunks and whole: it must accept exactly what the strict parser accepts, and give the same
- * document back. A violation aborts. */
+ * through every path, derived fields consistent, census text safely cut. The VMs and VMIs of
+ * the input are then audited against the snapshot (src/audit/): counts add up, one finding per
+ * refused VM. The same bytes also go through the item-by-item List reader of the cluster-state
+ * folder (liststream), fed in small chunks and whole: it must accept exactly what the strict
+ * parser accepts, and give the same document back. A violation aborts. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,8 @@
 #include "liststream.h"
 #include "log.h"
 #include "mem.h"
+#include "audit/audit.h"
+#include "audit/inventory.h"
 
 #define MAX_ITEMS 256
 
@@ -342,6 +345,40 @@ static void check_liststream(const uint8_t *data, size_t size, size_t chunk)
     cJSON_Delete(items);
 }
 
+/* The VMs and VMIs of the input (the audit's inventory) judged against the snapshot: never a
+ * crash; every entry counted once; one finding per refused entry, each with a reason and a
+ * message. */
+static void check_audit(const struct snapshot *s, const cJSON *root)
+{
+    static const struct policy pol;
+    char err[256];
+    struct inventory *inv = inventory_new();
+    if (!inv)
+        fail("out of memory");
+    enum ag_result r = inventory_add_value(inv, root, "fuzz", err, sizeof err);
+    if (r != AG_OK && r != AG_ETOOBIG && r != AG_ENOMEM)
+        fail("inventory_add_value result out of range");
+    struct audit_report *rep = NULL;
+    if (audit_run(s, inv, &pol, &rep) != AG_OK)
+        fail("audit_run failed without an allocation failure");
+    if (rep->entries != inventory_count(inv))
+        fail("audit entries differ from the inventory");
+    if (rep->status[AS_OK] + rep->status[AS_REFUSED] + rep->status[AS_UNKNOWN_IMAGE] != rep->entries)
+        fail("audit results do not add up");
+    if (rep->nfindings != rep->status[AS_REFUSED])
+        fail("not one finding per refused entry");
+    size_t byc = 0;
+    for (unsigned c = 0; c < AC_COUNT; c++)
+        byc += rep->by_class[c];
+    if (byc != rep->status[AS_REFUSED])
+        fail("refused by class does not add up");
+    for (size_t i = 0; i < rep->nfindings; i++)
+        if (!rep->findings[i].message[0] || !rep->findings[i].reason || !rep->findings[i].ns || !rep->findings[i].name)
+            fail("a finding without a message, reason or name");
+    audit_report_free(rep);
+    inventory_free(inv);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static bool ready;
@@ -383,6 +420,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check_same_keys(fwd, rev);
     for (size_t i = 0; i < np; i++)
         check_placement(fwd, placements[i]);
+    check_audit(fwd, root);
     snapshot_release(fwd);
     snapshot_release(rev);
     cJSON_Delete(root);

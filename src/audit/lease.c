@@ -1,0 +1,353 @@
+/* lease.c - the leader-election thread: GET the Lease, create it when absent, take it over when
+ * it is free or expired, renew it while held (PUT with the resourceVersion read), step down
+ * after the renew deadline without a renewal, release it on stop. */
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <cjson/cJSON.h>
+#include "audit/lease.h"
+#include "fileio.h"
+#include "log.h"
+#include "mem.h"
+
+#define LEASE_BODY_MAX (1u << 20)
+#define LEASE_HTTP_TIMEOUT_MS 5000L
+
+static struct {
+    struct lease_opts o;
+    char ns[64], name[254], identity[254];
+    struct kube_client *client;
+    pthread_t thread;
+    bool started;
+    atomic_bool stop, leading;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    /* what this candidate last saw of the record, and when (monotonic ms) */
+    bool failing;               /* the last request failed: further failures are logged at debug */
+    char observed[600];
+    long long observed_ms;
+    long long renewed_ms;       /* last successful acquire or renew */
+} ls = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
+
+static long long mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* metav1.MicroTime: 2026-12-05T17:04:42.123456Z */
+static void micro_time(char *buf, size_t len)
+{
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    char base[24];
+    if (strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm) == 0)
+        base[0] = '\0';
+    snprintf(buf, len, "%.19s.%06dZ", base, (int)((ts.tv_nsec / 1000) % 1000000));
+}
+
+void lease_timings(struct lease_opts *o)
+{
+    o->duration_ms = LEASE_DURATION_MS;
+    o->renew_deadline_ms = LEASE_RENEW_DEADLINE_MS;
+    o->retry_ms = LEASE_RETRY_MS;
+    const char *e = getenv(LEASE_TIMINGS_ENV);
+    unsigned long d, r, p;
+    char *end;
+    if (!e || !*e)
+        return;
+    d = strtoul(e, &end, 10);
+    if (*end != ',')
+        return;
+    r = strtoul(end + 1, &end, 10);
+    if (*end != ',')
+        return;
+    p = strtoul(end + 1, &end, 10);
+    if (*end || p < 100 || r <= p || d <= r || d > 3600000ul)
+        return;
+    o->duration_ms = (unsigned)d;
+    o->renew_deadline_ms = (unsigned)r;
+    o->retry_ms = (unsigned)p;
+}
+
+static void set_leading(bool on)
+{
+    bool was = atomic_exchange(&ls.leading, on);
+    if (was == on)
+        return;
+    if (on)
+        log_info("lease %s/%s: %s is the auditor now", ls.ns, ls.name, ls.identity);
+    else
+        log_info("lease %s/%s: %s is not the auditor any more", ls.ns, ls.name, ls.identity);
+    if (ls.o.on_change)
+        ls.o.on_change(on);
+}
+
+/* A failed request: warned once, then at debug until one succeeds. */
+static void lease_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void lease_fail(const char *fmt, ...)
+{
+    char msg[600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (!ls.failing)
+        log_warn("lease %s/%s: %s (retrying every %u ms)", ls.ns, ls.name, msg, ls.o.retry_ms);
+    else
+        log_debug("lease %s/%s: %s", ls.ns, ls.name, msg);
+    ls.failing = true;
+}
+
+static void lease_ok(void)
+{
+    if (ls.failing)
+        log_info("lease %s/%s: kube-apiserver answers again", ls.ns, ls.name);
+    ls.failing = false;
+}
+
+static void lease_path(char *buf, size_t len, bool item)
+{
+    snprintf(buf, len, "/apis/coordination.k8s.io/v1/namespaces/%s/leases%s%s", ls.ns, item ? "/" : "",
+             item ? ls.name : "");
+}
+
+static const char *str_of(const cJSON *o, const char *k)
+{
+    const cJSON *j = cJSON_IsObject(o) ? cJSON_GetObjectItemCaseSensitive(o, k) : NULL;
+    return cJSON_IsString(j) && j->valuestring ? j->valuestring : NULL;
+}
+
+/* Write the Lease: POST when `rv` is NULL, else PUT with that resourceVersion. */
+static bool write_lease(const char *rv, const char *holder, const char *acquire, const char *renew, int transitions,
+                        int duration_s)
+{
+    char path[600], err[512];
+    lease_path(path, sizeof path, rv != NULL);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "apiVersion", "coordination.k8s.io/v1");
+    cJSON_AddStringToObject(o, "kind", "Lease");
+    cJSON *meta = cJSON_AddObjectToObject(o, "metadata");
+    cJSON_AddStringToObject(meta, "name", ls.name);
+    cJSON_AddStringToObject(meta, "namespace", ls.ns);
+    if (rv)
+        cJSON_AddStringToObject(meta, "resourceVersion", rv);
+    cJSON *spec = cJSON_AddObjectToObject(o, "spec");
+    cJSON_AddStringToObject(spec, "holderIdentity", holder);
+    cJSON_AddNumberToObject(spec, "leaseDurationSeconds", duration_s);
+    if (acquire)
+        cJSON_AddStringToObject(spec, "acquireTime", acquire);
+    cJSON_AddStringToObject(spec, "renewTime", renew);
+    cJSON_AddNumberToObject(spec, "leaseTransitions", transitions);
+    char *text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    if (!text)
+        return false;
+    long status = 0;
+    char *body = NULL;
+    enum ag_result r = kube_client_request(ls.client, rv ? "PUT" : "POST", path, "application/json", text,
+                                           strlen(text), LEASE_BODY_MAX, LEASE_HTTP_TIMEOUT_MS, &status, &body, NULL,
+                                           err, sizeof err);
+    cJSON_free(text);
+    mem_free(body);
+    if (r != AG_OK) {
+        lease_fail("%s", err);
+        return false;
+    }
+    if (status == 200 || status == 201) {
+        lease_ok();
+        return true;
+    }
+    if (status != 409)
+        lease_fail("%s answered %ld%s", rv ? "PUT" : "POST", status,
+                   status == 403 ? " (RBAC: archgate needs create, get and update on this Lease)" : "");
+    else
+        lease_ok();     /* another candidate won: an answer, not a failure */
+    return false;
+}
+
+/* client-go tryAcquireOrRenew. */
+static bool try_acquire_or_renew(void)
+{
+    char path[600], err[512], now[40];
+    lease_path(path, sizeof path, true);
+    long status = 0;
+    char *body = NULL;
+    size_t len = 0;
+    int duration_s = (int)((ls.o.duration_ms + 999) / 1000);
+    micro_time(now, sizeof now);
+    enum ag_result r = kube_client_get(ls.client, path, LEASE_BODY_MAX, LEASE_HTTP_TIMEOUT_MS, &status, &body, &len,
+                                       err, sizeof err);
+    if (r != AG_OK) {
+        lease_fail("%s", err);
+        return false;
+    }
+    if (status == 404) {
+        mem_free(body);
+        ls.observed_ms = mono_ms();
+        return write_lease(NULL, ls.identity, now, now, 0, duration_s);
+    }
+    if (status != 200) {
+        lease_fail("GET answered %ld%s", status,
+                   status == 403 ? " (RBAC: archgate needs create, get and update on this Lease)" : "");
+        mem_free(body);
+        return false;
+    }
+    lease_ok();
+    cJSON *o = fileio_parse_json(body, len, NULL);
+    mem_free(body);
+    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(o, "metadata");
+    const cJSON *spec = cJSON_GetObjectItemCaseSensitive(o, "spec");
+    const char *rv = str_of(meta, "resourceVersion");
+    const char *holder = str_of(spec, "holderIdentity");
+    const char *renew = str_of(spec, "renewTime");
+    const char *acquire = str_of(spec, "acquireTime");
+    const cJSON *tr = cJSON_IsObject(spec) ? cJSON_GetObjectItemCaseSensitive(spec, "leaseTransitions") : NULL;
+    int transitions = cJSON_IsNumber(tr) ? (int)tr->valuedouble : 0;
+    bool ok = false;
+    if (!rv) {
+        log_warn("lease %s/%s: the Lease has no resourceVersion", ls.ns, ls.name);
+        goto out;
+    }
+    char seen[sizeof ls.observed];
+    snprintf(seen, sizeof seen, "%.250s|%.60s|%.60s", holder ? holder : "", renew ? renew : "",
+             acquire ? acquire : "");
+    long long t = mono_ms();
+    if (strcmp(seen, ls.observed) != 0) {
+        snprintf(ls.observed, sizeof ls.observed, "%s", seen);
+        ls.observed_ms = t;
+    }
+    bool mine = holder && strcmp(holder, ls.identity) == 0;
+    if (holder && *holder && !mine && ls.observed_ms + (long long)ls.o.duration_ms > t)
+        goto out;       /* held by another, not expired */
+    ok = write_lease(rv, ls.identity, mine && acquire ? acquire : now, now, mine ? transitions : transitions + 1,
+                     duration_s);
+out:
+    cJSON_Delete(o);
+    return ok;
+}
+
+/* Give the Lease up if this candidate holds it. */
+static void release(void)
+{
+    char path[600], err[512], now[40];
+    lease_path(path, sizeof path, true);
+    long status = 0;
+    char *body = NULL;
+    size_t len = 0;
+    if (kube_client_get(ls.client, path, LEASE_BODY_MAX, LEASE_HTTP_TIMEOUT_MS, &status, &body, &len, err,
+                        sizeof err) != AG_OK || status != 200) {
+        mem_free(body);
+        return;
+    }
+    cJSON *o = fileio_parse_json(body, len, NULL);
+    mem_free(body);
+    const cJSON *spec = cJSON_GetObjectItemCaseSensitive(o, "spec");
+    const char *holder = str_of(spec, "holderIdentity");
+    const char *rv = str_of(cJSON_GetObjectItemCaseSensitive(o, "metadata"), "resourceVersion");
+    const cJSON *tr = cJSON_IsObject(spec) ? cJSON_GetObjectItemCaseSensitive(spec, "leaseTransitions") : NULL;
+    if (holder && rv && strcmp(holder, ls.identity) == 0) {
+        micro_time(now, sizeof now);
+        if (write_lease(rv, "", now, now, cJSON_IsNumber(tr) ? (int)tr->valuedouble : 0, 1))
+            log_info("lease %s/%s: released", ls.ns, ls.name);
+    }
+    cJSON_Delete(o);
+}
+
+static void *lease_main(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&ls.stop)) {
+        bool ok = try_acquire_or_renew();
+        long long t = mono_ms();
+        if (ok) {
+            ls.renewed_ms = t;
+            set_leading(true);
+        } else if (atomic_load(&ls.leading) && t - ls.renewed_ms > (long long)ls.o.renew_deadline_ms) {
+            log_warn("lease %s/%s: not renewed for %u ms: stepping down", ls.ns, ls.name, ls.o.renew_deadline_ms);
+            set_leading(false);
+        }
+        /* sleep the retry period (a follower adds up to 20%% jitter, as client-go's JitterUntil) */
+        unsigned wait = ls.o.retry_ms;
+        if (!atomic_load(&ls.leading))
+            wait += (unsigned)(rand() % (int)(ls.o.retry_ms / 5 + 1));
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_sec += wait / 1000;
+        until.tv_nsec += (long)(wait % 1000) * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_mutex_lock(&ls.mu);
+        while (!atomic_load(&ls.stop) && pthread_cond_timedwait(&ls.cv, &ls.mu, &until) == 0)
+            ;
+        pthread_mutex_unlock(&ls.mu);
+    }
+    return NULL;
+}
+
+enum ag_result lease_start(const struct lease_opts *o, char *err, size_t errlen)
+{
+    if (!o->ns || !*o->ns || !o->name || !*o->name || !o->identity || !*o->identity ||
+        strlen(o->ns) >= sizeof ls.ns || strlen(o->name) >= sizeof ls.name ||
+        strlen(o->identity) >= sizeof ls.identity) {
+        snprintf(err, errlen, "lease: a namespace, a name and an identity are needed");
+        return AG_EINVAL;
+    }
+    ls.o = *o;
+    snprintf(ls.ns, sizeof ls.ns, "%s", o->ns);
+    snprintf(ls.name, sizeof ls.name, "%s", o->name);
+    snprintf(ls.identity, sizeof ls.identity, "%s", o->identity);
+    ls.observed[0] = '\0';
+    ls.observed_ms = 0;
+    atomic_store(&ls.stop, false);
+    atomic_store(&ls.leading, false);
+    if (!(ls.client = kube_client_new(o->cfg, err, errlen)))
+        return AG_EIO;
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_destroy(&ls.cv);
+    pthread_cond_init(&ls.cv, &ca);
+    pthread_condattr_destroy(&ca);
+    srand((unsigned)mono_ms() ^ (unsigned)getpid());
+    if (pthread_create(&ls.thread, NULL, lease_main, NULL) != 0) {
+        kube_client_free(ls.client);
+        ls.client = NULL;
+        snprintf(err, errlen, "lease: cannot start the thread");
+        return AG_EINTERNAL;
+    }
+    ls.started = true;
+    return AG_OK;
+}
+
+void lease_stop(bool do_release)
+{
+    if (!ls.started)
+        return;
+    pthread_mutex_lock(&ls.mu);
+    atomic_store(&ls.stop, true);
+    pthread_cond_broadcast(&ls.cv);
+    pthread_mutex_unlock(&ls.mu);
+    pthread_join(ls.thread, NULL);
+    ls.started = false;
+    if (do_release && atomic_load(&ls.leading))
+        release();
+    set_leading(false);
+    kube_client_free(ls.client);
+    ls.client = NULL;
+}
+
+bool lease_leading(void)
+{
+    return atomic_load(&ls.leading);
+}
