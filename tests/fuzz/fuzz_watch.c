@@ -51,9 +51,60 @@ static bool event_key(const struct kube_kind *k, const cJSON *obj, char *key, si
 }
 
 /* Equal as text: both sides come from pruning equal input, so member order is the same. */
+/* Sort every object's members by name and keep the last of equal names: a label map is a map
+ * (the store keeps node labels sorted, the last of a repeated key winning, as the builder reads
+ * them); other objects are the same on both sides, so this changes nothing for them. */
+static void canonical(cJSON *j)
+{
+    size_t n = 0;
+    for (cJSON *c = j ? j->child : NULL; c; c = c->next) {
+        canonical(c);
+        n++;
+    }
+    if (!cJSON_IsObject(j) || n < 2)
+        return;
+    cJSON **v = malloc(n * sizeof *v);
+    if (!v)
+        fail("out of memory");
+    size_t i = 0;
+    for (cJSON *c = j->child; c; c = c->next)
+        v[i++] = c;
+    /* insertion sort: stable, and objects here are small */
+    for (size_t a = 1; a < n; a++)
+        for (size_t b = a; b > 0 && strcmp(v[b - 1]->string ? v[b - 1]->string : "",
+                                           v[b]->string ? v[b]->string : "") > 0; b--) {
+            cJSON *t = v[b];
+            v[b] = v[b - 1];
+            v[b - 1] = t;
+        }
+    size_t k = 0;
+    for (i = 0; i < n; i++) {
+        bool later = i + 1 < n && !strcmp(v[i]->string ? v[i]->string : "", v[i + 1]->string ? v[i + 1]->string : "");
+        if (later) {
+            v[i]->next = v[i]->prev = NULL;
+            cJSON_Delete(v[i]);
+        } else {
+            v[k++] = v[i];
+        }
+    }
+    for (i = 0; i < k; i++) {
+        v[i]->prev = i ? v[i - 1] : v[k - 1];
+        v[i]->next = i + 1 < k ? v[i + 1] : NULL;
+    }
+    j->child = v[0];
+    free(v);
+}
+
 static bool same_json(const cJSON *a, const cJSON *b)
 {
-    char *ta = cJSON_PrintUnformatted(a), *tb = cJSON_PrintUnformatted(b);
+    cJSON *ca = cJSON_Duplicate(a, true), *cb = cJSON_Duplicate(b, true);
+    if ((a && !ca) || (b && !cb))
+        fail("out of memory");
+    canonical(ca);
+    canonical(cb);
+    char *ta = cJSON_PrintUnformatted(ca), *tb = cJSON_PrintUnformatted(cb);
+    cJSON_Delete(ca);
+    cJSON_Delete(cb);
     if (!ta || !tb)
         fail("out of memory");
     bool same = strcmp(ta, tb) == 0;
