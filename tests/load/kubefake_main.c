@@ -3,14 +3,14 @@
  * hyperconverged.json, kubevirt.json) on a chosen port, so a fault test can kill -9 it and start
  * it again on the same port. kubefake picks a free port itself; this program listens on the
  * chosen one and forwards each TCP connection to it (TLS passes through untouched). Every item of
- * every *.json file of the folder whose kind and apiVersion archgate lists is served.
+ * every *.json file of the folder whose kind and apiVersion archgate lists (VMs and VMIs too) is
+ * served; Leases and Events can be written, for the auditor.
  *
  *   kubefake_server --port N (0: any) --tls-cert FILE --tls-key FILE [--cluster DIR] [--token T]
  *                   [--churn EVENTS_PER_SECOND]
  *
  * --churn changes one worker node that many times a second, round robin, from the first SIGUSR1
- * on (so a client can sync first; the memory benchmark,
- * scripts/bench/memory.sh): every event moves its heartbeats (conditions' lastHeartbeatTime and
+ * on, so a client can sync first (the memory benchmark, scripts/bench/memory.sh): every event moves its heartbeats (conditions' lastHeartbeatTime and
  * the KubeVirt heartbeat annotation, which archgate must ignore); every fifth also changes what
  * the decision reads (a label value, a taint, a cordon; set, then undone on the next round).
  *
@@ -31,6 +31,7 @@
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
 #include "kube_store.h"
+#include "audit/vmsource.h"
 #include "kubefake.h"
 #include "mem.h"
 #include "testutil.h"
@@ -131,17 +132,40 @@ static void *accept_main(void *arg)
     return NULL;
 }
 
-/* The collection an item belongs to: its kind and apiVersion, as archgate lists them. */
-static int kind_of(const struct kube_kind *K, const cJSON *item)
+/* The collections served: the kinds the cluster source lists (but HyperConverged v1, a CRD
+ * version this cluster does not serve), the VMs and VMIs of the audit. */
+struct collection { const char *path, *list_kind, *api_version, *kind; };
+static struct collection served[KK_COUNT + 2];
+static size_t nserved;
+
+static void collections(struct kubefake *f, const struct kube_kind *K)
+{
+    for (unsigned k = 0; k < KK_COUNT; k++)
+        if (k != KK_HCO_V1)
+            served[nserved++] = (struct collection){ K[k].path, K[k].list_kind, K[k].api_version, K[k].kind };
+    served[nserved++] = (struct collection){ VMSOURCE_VM_PATH, "VirtualMachineList", "kubevirt.io/v1", "VirtualMachine" };
+    served[nserved++] = (struct collection){ VMSOURCE_VMI_PATH, "VirtualMachineInstanceList", "kubevirt.io/v1",
+                                             "VirtualMachineInstance" };
+    for (size_t i = 0; i < nserved; i++)
+        kubefake_collection(f, served[i].path, served[i].list_kind, served[i].api_version, served[i].kind);
+    /* what the auditor writes: its Lease and Events */
+    kubefake_collection(f, "/apis/coordination.k8s.io/v1/leases", "LeaseList", "coordination.k8s.io/v1", "Lease");
+    kubefake_writable(f, "/apis/coordination.k8s.io/v1/leases");
+    kubefake_collection(f, "/api/v1/events", "EventList", "v1", "Event");
+    kubefake_writable(f, "/api/v1/events");
+}
+
+/* The collection an item belongs to (its kind and apiVersion), NULL for none. */
+static const char *collection_of(const cJSON *item)
 {
     const cJSON *k = cJSON_GetObjectItemCaseSensitive(item, "kind");
     const cJSON *a = cJSON_GetObjectItemCaseSensitive(item, "apiVersion");
     if (!cJSON_IsString(k) || !cJSON_IsString(a))
-        return -1;
-    for (unsigned i = 0; i < KK_COUNT; i++)
-        if (i != KK_HCO_V1 && strcmp(K[i].kind, k->valuestring) == 0 && strcmp(K[i].api_version, a->valuestring) == 0)
-            return (int)i;
-    return -1;
+        return NULL;
+    for (size_t i = 0; i < nserved; i++)
+        if (strcmp(served[i].kind, k->valuestring) == 0 && strcmp(served[i].api_version, a->valuestring) == 0)
+            return served[i].path;
+    return NULL;
 }
 
 #define MAX_WORKERS 100000
@@ -179,12 +203,12 @@ static bool put_dir(struct kubefake *f, const struct kube_kind *K, const char *d
         if (!ok)
             items = NULL;
         cJSON_ArrayForEach(it, items) {
-            int k = kind_of(K, it);
-            if (k < 0)
+            const char *path = collection_of(it);
+            if (!path)
                 continue;
-            ok = ok && put_obj(f, K[k].path, it);
+            ok = ok && put_obj(f, path, it);
             const cJSON *labels = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(it, "metadata"), "labels");
-            if (k == KK_NODE && nworkers < MAX_WORKERS &&
+            if (path == K[KK_NODE].path && nworkers < MAX_WORKERS &&
                 cJSON_GetObjectItemCaseSensitive(labels, "node-role.kubernetes.io/worker"))
                 workers[nworkers++] = cJSON_Duplicate(it, true);
         }
@@ -344,9 +368,7 @@ int main(int argc, char **argv)
         return 1;
     }
     const struct kube_kind *K = kube_kinds(NULL);
-    for (unsigned k = 0; k < KK_COUNT; k++)
-        if (k != KK_HCO_V1)     /* a CRD version this cluster does not serve */
-            kubefake_collection(f, K[k].path, K[k].list_kind, K[k].api_version, K[k].kind);
+    collections(f, K);
     if (!put_dir(f, K, dir)) {
         kubefake_stop(f);
         return 1;
