@@ -353,7 +353,7 @@ class TestDeployment(unittest.TestCase):
 
     def test_resources(self):
         r = CONTAINER["resources"]
-        self.assertEqual(r["requests"], {"cpu": "100m", "memory": "64Mi"})
+        self.assertEqual(r["requests"], {"cpu": "100m", "memory": "96Mi"})
         self.assertEqual(r["limits"], {"memory": "256Mi"}, "memory limit only: no CPU throttling")
 
     def test_security_context(self):
