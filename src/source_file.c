@@ -112,7 +112,9 @@ static void free_names(char **names, size_t n)
 
 /* Reading one file item by item: the List's items go to the builder as they are parsed. */
 struct file_read {
-    struct cluster_builder *b;
+    source_file_object_fn fn;
+    void *ctx;
+    const char *name;           /* the file's name in the folder */
     struct liststream *ls;
     cJSON *kindless;            /* items without a kind: they take the List's, known at its end */
     char berr[512];
@@ -140,7 +142,7 @@ static enum ag_result file_item(const cJSON *item, size_t index, void *ctx, char
         }
         return AG_OK;
     }
-    return cluster_builder_add(fr->b, item, err, errlen);
+    return fr->fn(item, fr->name, fr->ctx, err, errlen);
 }
 
 static enum ag_result file_chunk(const char *data, size_t n, void *ctx)
@@ -149,11 +151,12 @@ static enum ag_result file_chunk(const char *data, size_t n, void *ctx)
     return liststream_feed(fr->ls, data, n, fr->berr, sizeof fr->berr);
 }
 
-/* Add one file's objects: an object, a List, or a JSON array of them. A List is read item by
- * item, so the memory a file takes is one item's, not the whole file's. */
-static enum ag_result add_file(struct cluster_builder *b, const char *path, char *err, size_t errlen)
+/* Hand one file's objects to fn: an object, a List, or a JSON array of them. A List is read item
+ * by item, so the memory a file takes is one item's, not the whole file's. */
+static enum ag_result read_file(const char *path, const char *name, source_file_object_fn fn, void *ctx, char *err,
+                                size_t errlen)
 {
-    struct file_read fr = { .b = b };
+    struct file_read fr = { .fn = fn, .ctx = ctx, .name = name };
     cJSON *j = NULL;
     size_t nitems = 0;
     int eno = 0;
@@ -194,11 +197,11 @@ static enum ag_result add_file(struct cluster_builder *b, const char *path, char
     if (cJSON_IsArray(j)) {
         const cJSON *it;
         cJSON_ArrayForEach(it, j) {
-            if ((r = cluster_builder_add(b, it, fr.berr, sizeof fr.berr)) != AG_OK)
+            if ((r = fn(it, name, ctx, fr.berr, sizeof fr.berr)) != AG_OK)
                 break;
         }
     } else {
-        r = cluster_builder_add(b, j, fr.berr, sizeof fr.berr);
+        r = fn(j, name, ctx, fr.berr, sizeof fr.berr);
     }
     if (r != AG_OK)
         snprintf(err, errlen, "%s: %s", path, fr.berr);
@@ -216,13 +219,38 @@ static double seconds_since(const struct timespec *t0)
     return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
+enum ag_result source_file_each(const char *dir, source_file_object_fn fn, void *ctx, char *err, size_t errlen)
+{
+    char **names = NULL;
+    size_t nnames = 0;
+    char *path = NULL;
+    enum ag_result r = list_dir(dir, &names, &nnames, err, errlen);
+    for (size_t i = 0; r == AG_OK && i < nnames; i++) {
+        size_t plen = strlen(dir) + 1 + strlen(names[i]) + 1;
+        mem_free(path);
+        if (!(path = mem_malloc(plen))) {
+            snprintf(err, errlen, "out of memory");
+            r = AG_ENOMEM;
+            break;
+        }
+        snprintf(path, plen, "%s/%s", dir, names[i]);
+        r = read_file(path, names[i], fn, ctx, err, errlen);
+    }
+    free_names(names, nnames);
+    mem_free(path);
+    return r;
+}
+
+static enum ag_result add_to_builder(const cJSON *obj, const char *file, void *ctx, char *err, size_t errlen)
+{
+    (void)file;
+    return cluster_builder_add(ctx, obj, err, errlen);
+}
+
 enum ag_result source_file_load(const char *dir, const char *catalog, struct snapshot **out,
                                 char *err, size_t errlen)
 {
     enum ag_result r = AG_ENOMEM;
-    char **names = NULL;
-    size_t nnames = 0;
-    char *path = NULL;
     struct timespec t0;
     char dummy[1];
 
@@ -238,20 +266,8 @@ enum ag_result source_file_load(const char *dir, const char *catalog, struct sna
         snprintf(err, errlen, "out of memory");
         goto out;
     }
-    if (dir && (r = list_dir(dir, &names, &nnames, err, errlen)) != AG_OK)
+    if (dir && (r = source_file_each(dir, add_to_builder, b, err, errlen)) != AG_OK)
         goto out;
-    for (size_t i = 0; i < nnames; i++) {
-        size_t plen = strlen(dir) + 1 + strlen(names[i]) + 1;
-        mem_free(path);
-        if (!(path = mem_malloc(plen))) {
-            snprintf(err, errlen, "out of memory");
-            r = AG_ENOMEM;
-            goto out;
-        }
-        snprintf(path, plen, "%s/%s", dir, names[i]);
-        if ((r = add_file(b, path, err, errlen)) != AG_OK)
-            goto out;
-    }
     if (catalog) {
         cJSON *j = NULL;
         char berr[512] = "";
@@ -279,8 +295,6 @@ enum ag_result source_file_load(const char *dir, const char *catalog, struct sna
     r = AG_OK;
 out:
     cluster_builder_free(b);
-    free_names(names, nnames);
-    mem_free(path);
     return r;
 }
 

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <cjson/cJSON.h>
 #include "cluster.h"
 #include "result.h"
 
@@ -22,6 +23,15 @@
  * cluster. On failure `err` names the file and the reason. */
 enum ag_result source_file_load(const char *dir, const char *catalog, struct snapshot **out,
                                 char *err, size_t errlen);
+
+/* Every object of every *.json file of `dir` (sorted by name; not recursive), one at a time: a
+ * List's items as they are read (each valid only during the call, in the request arena: see
+ * liststream.h), a JSON array's elements, or the file's one object. Items of a typed List
+ * without a kind come at the end, inside their List (whose kind gives theirs). `file` is the
+ * file's name. Stops at the first result other than AG_OK; `err` names the file. */
+typedef enum ag_result (*source_file_object_fn)(const cJSON *obj, const char *file, void *ctx, char *err,
+                                                size_t errlen);
+enum ag_result source_file_each(const char *dir, source_file_object_fn fn, void *ctx, char *err, size_t errlen);
 
 /* A fingerprint of the folder and catalog (names, sizes, mtimes); changes when a file does. */
 unsigned long long source_file_stamp(const char *dir, const char *catalog);

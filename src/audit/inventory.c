@@ -1,21 +1,17 @@
 /* inventory.c - the VM and VMI inventory: compact facts per object (vm_extract into a small
  * pool of the object's own, strings copied out of the JSON), a sorted array of entries keyed by
  * namespace/name, change detection by fingerprint, and loading from a cluster-state folder. */
-#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include "audit/inventory.h"
-#include "fileio.h"
+#include "source_file.h"
 #include "hash.h"
 #include "mem.h"
 
 #define INV_SCRATCH_CHUNK 4096      /* the first read of an object, to size its pool */
-#define INV_MAX_FILES 10000
-#define INV_MAX_FILE_BYTES (64u * 1024 * 1024)
 
 struct inventory {
     pthread_mutex_t mu;
@@ -588,67 +584,15 @@ enum ag_result inventory_add_value(struct inventory *inv, const cJSON *value, co
     return AG_OK;
 }
 
-static int cmp_names(const void *a, const void *b)
+static enum ag_result add_object(const cJSON *obj, const char *file, void *ctx, char *err, size_t errlen)
 {
-    return strcmp(*(char *const *)a, *(char *const *)b);
+    return inventory_add_value(ctx, obj, file, err, errlen);
 }
 
 enum ag_result inventory_load_dir(struct inventory *inv, const char *dir, char *err, size_t errlen)
 {
-    enum ag_result r = AG_OK;
-    char **names = NULL;
-    size_t n = 0, cap = 0;
-    DIR *d = opendir(dir);
-    if (!d) {
-        snprintf(err, errlen, "%s: %s", dir, strerror(errno));
-        return AG_EIO;
-    }
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        size_t len = strlen(de->d_name);
-        if (de->d_name[0] == '.' || len <= 5 || strcmp(de->d_name + len - 5, ".json") != 0)
-            continue;
-        struct stat st;
-        if (fstatat(dirfd(d), de->d_name, &st, 0) != 0 || !S_ISREG(st.st_mode))
-            continue;
-        if (n == cap) {
-            if (cap >= INV_MAX_FILES) {
-                snprintf(err, errlen, "%s: more than %d JSON files", dir, INV_MAX_FILES);
-                r = AG_ETOOBIG;
-                goto out;
-            }
-            size_t ncap = cap ? cap * 2 : 16;
-            char **nn = mem_realloc(names, ncap * sizeof *nn);
-            if (!nn)
-                goto nomem;
-            names = nn;
-            cap = ncap;
-        }
-        if (!(names[n] = mem_strdup(de->d_name)))
-            goto nomem;
-        n++;
-    }
-    if (n > 1)
-        qsort(names, n, sizeof *names, cmp_names);
-    for (size_t i = 0; i < n && r == AG_OK; i++) {
-        char path[4096];
-        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-        cJSON *j = NULL;
-        if ((r = fileio_read_json(path, INV_MAX_FILE_BYTES, &j, err, errlen)) != AG_OK)
-            break;
-        r = inventory_add_value(inv, j, names[i], err, errlen);
-        cJSON_Delete(j);
-    }
-    goto out;
-nomem:
-    snprintf(err, errlen, "%s: out of memory", dir);
-    r = AG_ENOMEM;
-out:
-    for (size_t i = 0; i < n; i++)
-        mem_free(names[i]);
-    mem_free(names);
-    closedir(d);
-    return r;
+    /* the folder read as the cluster source reads it: item by item, never a whole-file tree */
+    return source_file_each(dir, add_object, inv, err, errlen);
 }
 
 /* ---- reading -------------------------------------------------------------------------------- */

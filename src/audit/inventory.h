@@ -60,8 +60,9 @@ bool inventory_replace_kind(struct inventory *inv, bool is_vmi, struct inventory
  * it). AG_ENOMEM / AG_ETOOBIG only. */
 enum ag_result inventory_add_value(struct inventory *inv, const cJSON *value, const char *where,
                                    char *err, size_t errlen);
-/* inventory_add_value for every *.json file of a cluster-state folder. AG_EIO when the folder
- * or a file cannot be read, AG_EINVAL when a file is not JSON (err names the file). */
+/* inventory_add_value for every object of every *.json file of a cluster-state folder, read item
+ * by item as the cluster source reads it (source_file_each). AG_EIO when the folder or a file
+ * cannot be read, AG_EINVAL when a file is not JSON (err names the file). */
 enum ag_result inventory_load_dir(struct inventory *inv, const char *dir, char *err, size_t errlen);
 
 size_t inventory_count(struct inventory *inv);          /* entries (VM and/or VMI) */
