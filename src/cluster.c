@@ -1005,30 +1005,12 @@ static int hco_rule_default(const struct snapshot *s)
     return best;
 }
 
-struct snapshot *cluster_builder_finish(struct cluster_builder *b)
+/* The fields computed from the nodes and the settings: which nodes are workload nodes and pass
+ * the KubeVirt rule, the workload architectures, the default architecture, the label index (in
+ * s->pool) and the census of a VM without constraints. */
+static enum ag_result derive(struct snapshot *s)
 {
-    struct snapshot *s = NULL;
-    if (!b)
-        return NULL;
-    s = mem_malloc(sizeof *s);
-    if (!s)
-        goto fail;
-    *s = b->s;
-    s->pool = b->pool;
-
-#define SORTED(vecname, wtype, vtype, cmp, same, count, what) \
-    sorted_copy(b->pool, &b->vecname, offsetof(struct wtype, v), sizeof(struct vtype), cmp, same, count, what)
-    struct node *nodes = SORTED(nodes, w_node, node, cmp_w_node, same_node, &s->nnodes, "nodes");
-    s->nodes = nodes;
-    s->datasources = SORTED(dss, w_ds, datasource, cmp_w_ds, same_ds, &s->ndatasources, "DataSources");
-    s->pvcs = SORTED(pvcs, w_pvc, pvc, cmp_w_pvc, same_pvc, &s->npvcs, "PVCs");
-    s->preferences = SORTED(prefs, w_pref, preference, cmp_w_pref, same_pref, &s->npreferences, "preferences");
-    s->catalog = SORTED(cat, w_cat, catalog_entry, cmp_w_cat, same_cat, &s->ncatalog, "catalog entries");
-#undef SORTED
-    if ((b->nodes.n && !s->nodes) || (b->dss.n && !s->datasources) || (b->pvcs.n && !s->pvcs) ||
-        (b->prefs.n && !s->preferences) || (b->cat.n && !s->catalog))
-        goto fail;
-
+    struct node *nodes = (struct node *)s->nodes;
     bool any_worker = false;
     s->kubevirt_labels_nodes = false;
     for (size_t i = 0; i < s->nnodes; i++) {
@@ -1061,7 +1043,7 @@ struct snapshot *cluster_builder_finish(struct cluster_builder *b)
         s->default_arch = hco_rule_default(s);
 
     if (eligible_index_build(s) != AG_OK)
-        goto fail;
+        return AG_ENOMEM;
 
     memset(&s->base, 0, sizeof s->base);
     for (size_t i = 0; i < s->nnodes; i++) {
@@ -1070,6 +1052,36 @@ struct snapshot *cluster_builder_finish(struct cluster_builder *b)
         if ((int)r >= 0 && r < NR_COUNT)
             s->base.n[r][col]++;
     }
+
+    return AG_OK;
+}
+
+struct snapshot *cluster_builder_finish(struct cluster_builder *b)
+{
+    struct snapshot *s = NULL;
+    if (!b)
+        return NULL;
+    s = mem_malloc(sizeof *s);
+    if (!s)
+        goto fail;
+    *s = b->s;
+    s->pool = b->pool;
+
+#define SORTED(vecname, wtype, vtype, cmp, same, count, what) \
+    sorted_copy(b->pool, &b->vecname, offsetof(struct wtype, v), sizeof(struct vtype), cmp, same, count, what)
+    struct node *nodes = SORTED(nodes, w_node, node, cmp_w_node, same_node, &s->nnodes, "nodes");
+    s->nodes = nodes;
+    s->datasources = SORTED(dss, w_ds, datasource, cmp_w_ds, same_ds, &s->ndatasources, "DataSources");
+    s->pvcs = SORTED(pvcs, w_pvc, pvc, cmp_w_pvc, same_pvc, &s->npvcs, "PVCs");
+    s->preferences = SORTED(prefs, w_pref, preference, cmp_w_pref, same_pref, &s->npreferences, "preferences");
+    s->catalog = SORTED(cat, w_cat, catalog_entry, cmp_w_cat, same_cat, &s->ncatalog, "catalog entries");
+#undef SORTED
+    if ((b->nodes.n && !s->nodes) || (b->dss.n && !s->datasources) || (b->pvcs.n && !s->pvcs) ||
+        (b->prefs.n && !s->preferences) || (b->cat.n && !s->catalog))
+        goto fail;
+
+    if (derive(s) != AG_OK)
+        goto fail;
 
     if (b->arch_mismatch)
         warn_once("cluster: %zu node(s) have a kubernetes.io/arch label that differs from "
@@ -1194,6 +1206,38 @@ archset snapshot_catalog_lookup(const struct snapshot *s, const char *image)
 
 /* `refs` is a plain int in the header; the GCC/Clang __atomic builtins make every access to it
  * atomic without changing its declared type. */
+struct snapshot *snapshot_with_hco(struct snapshot *base, const struct hco_settings *h)
+{
+    struct snapshot *s = mem_malloc(sizeof *s);
+    struct pool *pool = pool_new(16 * 1024);
+    struct node *nodes = NULL;
+    if (!s || !pool || (base->nnodes && !(nodes = pool_alloc(pool, base->nnodes * sizeof *nodes))))
+        goto fail;
+    *s = *base;
+    s->pool = pool;
+    s->lsets = NULL;                   /* the label maps stay the base's, which is kept alive */
+    s->nlsets = 0;
+    s->index = NULL;
+    if (base->nnodes)
+        memcpy(nodes, base->nodes, base->nnodes * sizeof *nodes);
+    s->nodes = nodes;
+    s->has_hco = true;
+    s->hco_multiarch = h->multiarch;
+    s->workload_placement = h->placement;
+    s->has_workload_placement = h->has_placement;
+    if (derive(s) != AG_OK)
+        goto fail;
+    s->bytes = pool_bytes(pool) + sizeof *s;
+    snapshot_ref(base);
+    s->derived_from = base;
+    __atomic_store_n(&s->refs, 1, __ATOMIC_RELEASE);
+    return s;
+fail:
+    pool_free(pool);
+    mem_free(s);
+    return NULL;
+}
+
 void snapshot_ref(struct snapshot *s)
 {
     if (s)
@@ -1209,6 +1253,7 @@ void snapshot_release(struct snapshot *s)
             labelset_release(s->lsets[i]);
         mem_free(s->lsets);
         pool_free(s->pool);
+        snapshot_release(s->derived_from);
         mem_free(s);
     }
 }

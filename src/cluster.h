@@ -137,6 +137,7 @@ struct snapshot {
     struct pool *pool;
     struct labelset **lsets;           /* the nodes' label maps: one reference each (mem_malloc'd array) */
     size_t nlsets;
+    struct snapshot *derived_from;     /* snapshot_with_hco: the base, referenced, whose nodes' memory is used */
     int refs;                          /* atomic */
 
     /* Label index for the census (eligible.c builds it in `pool`); NULL: node by node. */
@@ -178,6 +179,12 @@ const struct preference *snapshot_find_preference(const struct snapshot *s, cons
 /* Architectures of a containerDisk image from the catalog: exact match first, then the
  * repository without tag/digest, then the longest prefix entry; 0 when none. */
 archset snapshot_catalog_lookup(const struct snapshot *s, const char *image);
+
+/* The snapshot `base` would be with the HyperConverged settings `h` (its workload placement and
+ * multi-architecture setting): the same nodes and objects, the derived fields computed again. For
+ * judging an edit before it takes effect. Refcount 1; it holds a reference to `base`; the strings
+ * of h's placement must outlive it. NULL on allocation failure. */
+struct snapshot *snapshot_with_hco(struct snapshot *base, const struct hco_settings *h);
 
 void snapshot_ref(struct snapshot *s);
 void snapshot_release(struct snapshot *s);        /* NULL is fine; frees at zero */

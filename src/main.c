@@ -316,6 +316,7 @@ static enum ag_result start_audit(const struct config *cfg, const struct kube_co
     if (auditor_start(&ao, err, errlen) != AG_OK)
         return AG_EIO;
     metrics_set_extra_fn(auditor_metrics);
+    webhook_set_inventory(audit_inv);      /* HyperConverged placement changes are judged against it */
     return AG_OK;
 }
 
@@ -332,6 +333,7 @@ static void stop_audit(void)
 {
     stop_audit_early();
     metrics_set_extra_fn(NULL);
+    webhook_set_inventory(NULL);    /* after http_stop: no request uses it any more */
     vmsource_stop();
     inventory_free(audit_inv);
     audit_inv = NULL;

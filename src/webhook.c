@@ -12,6 +12,8 @@
 #include "mem.h"
 #include "pool.h"
 #include "registry/resolver.h"
+#include "audit/audit.h"
+#include <stdatomic.h>
 
 #define WEBHOOK_POOL_CHUNK (32 * 1024)
 #define WEBHOOK_ERR_MAX 512
@@ -81,16 +83,74 @@ static bool hco_in_scope(const struct review_request *rq)
 }
 
 /* The answer for a HyperConverged edit: allowed, with the review's warnings on /validate. */
+static struct inventory *_Atomic inventory;
+
+void webhook_set_inventory(struct inventory *inv)
+{
+    atomic_store(&inventory, inv);
+}
+
+static bool is_stranding(unsigned cls)
+{
+    return cls == RC_NO_NODE_FOR_IMAGE || cls == RC_NO_NODE_FOR_ARCH;
+}
+
+/* A placement change: every existing VM judged against the snapshot as it would be, and those
+ * newly without a node for their image (or their requested architecture) put in `in`. */
+static enum ag_result stranded_by_placement(struct hco_review_input *in, const struct policy *pol, struct pool *pool)
+{
+    struct inventory *inv = atomic_load(&inventory);
+    struct hco_settings after;
+    if (!inv || !in->snap || !hco_review_placement_change(in, pool, &after))
+        return AG_OK;
+    enum ag_result r = AG_ENOMEM;
+    struct audit_report *now = NULL, *then = NULL;
+    struct snapshot *what_if = snapshot_with_hco((struct snapshot *)in->snap, &after);
+    if (!what_if || audit_run(in->snap, inv, pol, &now) != AG_OK || audit_run(what_if, inv, pol, &then) != AG_OK)
+        goto out;
+    const char **names = pool_alloc(pool, 3 * sizeof *names);
+    if (!names)
+        goto out;
+    size_t j = 0;
+    for (size_t i = 0; i < then->nfindings; i++) {
+        const struct audit_finding *f = &then->findings[i];
+        if (!is_stranding(f->cls))
+            continue;
+        /* both lists are in (namespace, name) order */
+        while (j < now->nfindings && (strcmp(now->findings[j].ns, f->ns) < 0 ||
+                                      (!strcmp(now->findings[j].ns, f->ns) && strcmp(now->findings[j].name, f->name) < 0)))
+            j++;
+        bool already = j < now->nfindings && !strcmp(now->findings[j].ns, f->ns) &&
+                       !strcmp(now->findings[j].name, f->name) && is_stranding(now->findings[j].cls);
+        if (already)
+            continue;
+        if (in->nstranded < 3 && !(names[in->nstranded] = pool_printf(pool, "%s/%s", f->ns, f->name)))
+            goto out;
+        in->nstranded++;
+    }
+    in->stranded = names;
+    in->nstranded_names = in->nstranded < 3 ? in->nstranded : 3;
+    r = AG_OK;
+out:
+    audit_report_free(now);
+    audit_report_free(then);
+    snapshot_release(what_if);
+    return r;
+}
+
 static enum ag_result hco_verdict(const struct review_request *rq, bool mutate, const struct snapshot *snap,
-                                  struct pool *pool, struct verdict *v)
+                                  const struct policy *pol, struct pool *pool, struct verdict *v)
 {
     memset(v, 0, sizeof *v);
     v->allowed = true;
     v->cls = VC_SKIPPED;
     if (mutate || !rq->object)
         return AG_OK;
-    struct hco_review_input in = { rq->object, rq->op == OP_UPDATE ? rq->old_object : NULL, snap, NULL, 0 };
+    struct hco_review_input in = { rq->object, rq->op == OP_UPDATE ? rq->old_object : NULL, snap, NULL, 0, 0,
+                                   NULL, 0 };
     struct hco_review_result hr;
+    if (stranded_by_placement(&in, pol, pool) != AG_OK)
+        return AG_ENOMEM;
     /* what the registries list for the golden images' sources, within the request's deadline */
     const char **urls = NULL;
     size_t n = 0;
@@ -221,7 +281,7 @@ static void handle(const char *body, size_t len, bool mutate, const struct snaps
     memset(&verdict, 0, sizeof verdict);
     bool have_verdict = false;
     if (hco_in_scope(&rq)) {
-        if (hco_verdict(&rq, mutate, snap, pool, &verdict) != AG_OK) {
+        if (hco_verdict(&rq, mutate, snap, pol, pool, &verdict) != AG_OK) {
             answer_error(out, rq.uid, "out of memory");
             goto cleanup;
         }

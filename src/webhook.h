@@ -24,6 +24,12 @@ struct webhook_result {
     char operation[16];
 };
 
+/* The VMs that exist (the audit's inventory, serve only; NULL: none known): a HyperConverged
+ * UPDATE that changes the workload placement is judged against them. Set before serving, cleared
+ * before the inventory is freed. */
+struct inventory;
+void webhook_set_inventory(struct inventory *inv);
+
 /* Handle one review. `snap` may be NULL (no cluster state yet): answered 500 with the uid.
  * `stale_seconds` > 0 says the cluster view has not been updated for that long (a watch keeps
  * failing): every decided answer then carries a warning saying so.

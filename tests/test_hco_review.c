@@ -9,6 +9,7 @@
 #include "testutil.h"
 #include "hco/hco_review.h"
 #include "webhook.h"
+#include "audit/inventory.h"
 #include "pool.h"
 
 #define WORKER(name, arch) \
@@ -56,7 +57,7 @@ static void review(const char *object, const char *old, struct hco_review_result
 {
     cJSON *o = tu_parse(object), *b = old ? tu_parse(old) : NULL;
     CU_ASSERT_PTR_NOT_NULL_FATAL(o);
-    struct hco_review_input in = { o, b, snap, NULL, 0 };
+    struct hco_review_input in = { .object = o, .old_object = b, .snap = snap };
     CU_ASSERT_EQUAL(hco_review(&in, pool, out), AG_OK);
     for (size_t i = 0; i < out->nwarnings; i++)
         CU_ASSERT(strlen(out->warnings[i]) < WARNING_MAX_LEN);
@@ -221,7 +222,7 @@ static void test_registry(void)
                         DICT("off", "\"dataimportcrontemplate.kubevirt.io/enable\":\"false\"," ARCHS("amd64"));
     cJSON *o = tu_parse(hco_v1beta1("true", dicts, NULL));
     CU_ASSERT_PTR_NOT_NULL_FATAL(o);
-    struct hco_review_input in = { o, NULL, snap, NULL, 0 };
+    struct hco_review_input in = { .object = o, .snap = snap };
     const char **urls = NULL;
     size_t n = 0;
     CU_ASSERT_EQUAL(hco_review_sources(&in, pool, &urls, &n), AG_OK);
@@ -251,13 +252,83 @@ static void test_registry(void)
         CU_ASSERT_PTR_NULL(strstr(r.warnings[i], "golden image wide: annotated arm64, s390x, but"));
     /* multi-arch off, or an UPDATE with no relevant change: nothing to ask about */
     cJSON *off = tu_parse(hco_v1beta1("false", dicts, NULL));
-    struct hco_review_input in_off = { off, NULL, snap, NULL, 0 }, in_same = { o, o, snap, NULL, 0 };
+    struct hco_review_input in_off = { .object = off, .snap = snap }, in_same = { .object = o, .old_object = o, .snap = snap };
     CU_ASSERT_EQUAL(hco_review_sources(&in_off, pool, &urls, &n), AG_OK);
     CU_ASSERT_EQUAL(n, 0);
     CU_ASSERT_EQUAL(hco_review_sources(&in_same, pool, &urls, &n), AG_OK);
     CU_ASSERT_EQUAL(n, 0);
     cJSON_Delete(off);
     cJSON_Delete(o);
+}
+
+#define VM(ns, name, archs) \
+    "{\"apiVersion\":\"kubevirt.io/v1\",\"kind\":\"VirtualMachine\",\"metadata\":{\"name\":\"" name "\"," \
+    "\"namespace\":\"" ns "\",\"annotations\":{\"archgate.io/image-architectures\":\"" archs "\"}}," \
+    "\"spec\":{\"template\":{\"spec\":{\"domain\":{\"devices\":{}}}}}}"
+
+/* A HyperConverged UPDATE that changes the workload placement, through the request path with the
+ * VMs that exist: the ones it newly leaves without a node for their image are counted and named;
+ * one that strands none says nothing; without the inventory nothing is said. */
+static void test_placement_strands_vms(void)
+{
+    char err[256];
+    struct inventory *inv = inventory_new();
+    cJSON *vms = tu_parse("{\"kind\":\"List\",\"items\":[" VM("team-a", "fedora-arm", "arm64") ","
+                          VM("team-a", "ubuntu-arm", "arm64") "," VM("team-b", "centos-arm", "arm64") ","
+                          VM("team-b", "db-arm", "arm64") "," VM("team-c", "web", "amd64") ","
+                          VM("team-c", "z-only", "s390x") "]}");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(inv);
+    CU_ASSERT_EQUAL_FATAL(inventory_add_value(inv, vms, "test", err, sizeof err), AG_OK);
+    cJSON_Delete(vms);
+    const char *to_amd =
+        ",\"workloads\":{\"nodePlacement\":{\"nodeSelector\":{\"kubernetes.io/arch\":\"amd64\"}}}";
+    const char *to_arm =
+        ",\"workloads\":{\"nodePlacement\":{\"nodeSelector\":{\"kubernetes.io/arch\":\"arm64\"}}}";
+    char *before = hco_v1beta1("true", "", NULL), *narrow = hco_v1beta1("true", "", to_amd);
+    char *body = pool_printf(pool,
+                             "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\",\"request\":{"
+                             "\"uid\":\"u-2\",\"kind\":{\"group\":\"hco.kubevirt.io\",\"version\":\"v1beta1\","
+                             "\"kind\":\"HyperConverged\"},\"resource\":{\"group\":\"hco.kubevirt.io\",\"version\":"
+                             "\"v1beta1\",\"resource\":\"hyperconvergeds\"},\"name\":\"kubevirt-hyperconverged\","
+                             "\"namespace\":\"kubevirt-hyperconverged\",\"operation\":\"UPDATE\",\"object\":%s,"
+                             "\"oldObject\":%s}}", narrow, before);
+    struct webhook_result res;
+    webhook_handle(body, strlen(body), false, snap, NULL, 0, &res);    /* no inventory: nothing to say */
+    CU_ASSERT_TRUE(res.allowed);
+    CU_ASSERT_PTR_NULL(strstr(res.body, "this placement"));
+    webhook_result_free(&res);
+    webhook_set_inventory(inv);
+    webhook_handle(body, strlen(body), false, snap, NULL, 0, &res);
+    CU_ASSERT_EQUAL(res.http_status, 200);
+    CU_ASSERT_TRUE(res.allowed);
+    /* four arm64 VMs lose their only node; the s390x one had none before: not counted */
+    CU_ASSERT_PTR_NOT_NULL(strstr(res.body, "this placement leaves 4 VMs without a node for its image: "
+                                            "team-a/fedora-arm, team-a/ubuntu-arm, team-b/centos-arm, ..."));
+    webhook_result_free(&res);
+    /* narrowed to arm64 instead: the one amd64 VM */
+    char *body2 = pool_printf(pool,
+                              "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\",\"request\":{"
+                              "\"uid\":\"u-3\",\"kind\":{\"group\":\"hco.kubevirt.io\",\"version\":\"v1beta1\","
+                              "\"kind\":\"HyperConverged\"},\"resource\":{\"group\":\"hco.kubevirt.io\",\"version\":"
+                              "\"v1beta1\",\"resource\":\"hyperconvergeds\"},\"name\":\"h\",\"namespace\":\"n\","
+                              "\"operation\":\"UPDATE\",\"object\":%s,\"oldObject\":%s}}",
+                              hco_v1beta1("true", "", to_arm), before);
+    webhook_handle(body2, strlen(body2), false, snap, NULL, 0, &res);
+    CU_ASSERT_PTR_NOT_NULL(strstr(res.body, "this placement leaves 1 VM without a node for its image: team-c/web\""));
+    webhook_result_free(&res);
+    /* widened back: strands none */
+    char *body3 = pool_printf(pool,
+                              "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\",\"request\":{"
+                              "\"uid\":\"u-4\",\"kind\":{\"group\":\"hco.kubevirt.io\",\"version\":\"v1beta1\","
+                              "\"kind\":\"HyperConverged\"},\"resource\":{\"group\":\"hco.kubevirt.io\",\"version\":"
+                              "\"v1beta1\",\"resource\":\"hyperconvergeds\"},\"name\":\"h\",\"namespace\":\"n\","
+                              "\"operation\":\"UPDATE\",\"object\":%s,\"oldObject\":%s}}", before, narrow);
+    webhook_handle(body3, strlen(body3), false, snap, NULL, 0, &res);
+    CU_ASSERT_TRUE(res.allowed);
+    CU_ASSERT_PTR_NULL(strstr(res.body, "this placement"));
+    webhook_result_free(&res);
+    webhook_set_inventory(NULL);
+    inventory_free(inv);
 }
 
 /* The whole request path: allowed with the warnings on /validate, untouched on /mutate. */
@@ -295,4 +366,5 @@ UNIT_SUITE("hco_review", suite_init, suite_cleanup,
            { "at most six golden-image warnings and a summary; warnings fit", test_cap_and_length },
            { "unreadable objects", test_unreadable },
            { "golden-image sources against what their registry lists", test_registry },
+           { "a placement change: the existing VMs it strands, counted and named", test_placement_strands_vms },
            { "through webhook_handle: allowed, warnings on /validate only", test_webhook });

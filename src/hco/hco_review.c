@@ -269,6 +269,21 @@ enum ag_result hco_review_sources(const struct hco_review_input *in, struct pool
     return AG_OK;
 }
 
+bool hco_review_placement_change(const struct hco_review_input *in, struct pool *pool, struct hco_settings *after)
+{
+    char err[256];
+    struct hco_view now, before;
+    if (!in->old_object || read_view(in->object, pool, &now, err, sizeof err) != AG_OK ||
+        read_view(in->old_object, pool, &before, err, sizeof err) != AG_OK)
+        return false;
+    bool same = (!now.placement && !before.placement) ||
+                (now.placement && before.placement && cJSON_Compare(now.placement, before.placement, true));
+    if (same)
+        return false;
+    *after = now.settings;
+    return true;
+}
+
 enum ag_result hco_review(const struct hco_review_input *in, struct pool *pool, struct hco_review_result *out)
 {
     char err[256] = "", a1[64];
@@ -308,6 +323,22 @@ enum ag_result hco_review(const struct hco_review_input *in, struct pool *pool, 
             return AG_ENOMEM;
     }
 
+    /* existing VMs the edited placement leaves without a node for their image */
+    if (in->nstranded) {
+        char names[160] = "";
+        size_t used = 0;
+        for (size_t i = 0; i < in->nstranded_names && i < 3; i++) {
+            int k = snprintf(names + used, sizeof names - used, "%s%s", i ? ", " : "", in->stranded[i]);
+            if (k < 0 || (size_t)k >= sizeof names - used)
+                break;
+            used += (size_t)k;
+        }
+        if (warn(out, pool, HW_STRANDS_VMS,
+                 pool_printf(pool, "this placement leaves %zu VM%s without a node for its image: %s%s", in->nstranded,
+                             in->nstranded == 1 ? "" : "s", names, in->nstranded > 3 ? ", ..." : "")) != AG_OK)
+            return AG_ENOMEM;
+    }
+
     /* custom golden images, while multi-architecture boot images are (or become) on */
     if (now.settings.multiarch == HCO_MULTIARCH_ON) {
         size_t shown = 0, more = 0;
@@ -343,7 +374,8 @@ const char *hco_warning_kind_name(enum hco_warning_kind k)
     static const char *const names[HW_COUNT] = {
         [HW_NO_ANNOTATION] = "no_annotation", [HW_MALFORMED] = "malformed_annotation",
         [HW_NO_SUPPORTED_ARCH] = "no_supported_architecture", [HW_ARCHS_DROPPED] = "architectures_dropped",
-        [HW_REGISTRY_DIFFERS] = "registry_differs", [HW_GATE_OFF] = "multi_arch_off", [HW_UNREADABLE] = "unreadable", [HW_SUMMARY] = "summary",
+        [HW_REGISTRY_DIFFERS] = "registry_differs", [HW_GATE_OFF] = "multi_arch_off",
+        [HW_STRANDS_VMS] = "strands_vms", [HW_UNREADABLE] = "unreadable", [HW_SUMMARY] = "summary",
     };
     return (unsigned)k < HW_COUNT ? names[k] : "unknown";
 }

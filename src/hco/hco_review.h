@@ -28,6 +28,7 @@ enum hco_warning_kind {
     HW_ARCHS_DROPPED,       /* some annotated architectures have no workload node */
     HW_REGISTRY_DIFFERS,    /* the annotation and what the image's registry lists differ */
     HW_GATE_OFF,            /* multi-architecture boot images off on heterogeneous workload nodes */
+    HW_STRANDS_VMS,         /* the new placement leaves existing VMs without a node for their image */
     HW_UNREADABLE,          /* the object could not be read */
     HW_SUMMARY,             /* more DICT warnings than are shown */
     HW_COUNT
@@ -50,6 +51,11 @@ struct hco_review_input {
     const struct snapshot *snap;
     const struct hco_registry_answer *registry;     /* may be NULL */
     size_t nregistry;
+    /* Existing VMs that would be refused under the edited placement and are not now (see
+     * hco_review_placement_change): how many, and the first few "namespace/name". */
+    size_t nstranded;
+    const char *const *stranded;
+    size_t nstranded_names;
 };
 
 struct hco_review_result {
@@ -64,6 +70,11 @@ struct hco_review_result {
  * relevant change. *urls (in the pool) holds *n of them, each once. */
 enum ag_result hco_review_sources(const struct hco_review_input *in, struct pool *pool, const char ***urls,
                                   size_t *n);
+
+/* An UPDATE that changes the workload node placement: true, with the settings after the edit in
+ * *after (strings in the pool), so the caller can judge the existing VMs against the snapshot as it
+ * would be (snapshot_with_hco) and pass what it finds in nstranded/stranded. */
+bool hco_review_placement_change(const struct hco_review_input *in, struct pool *pool, struct hco_settings *after);
 
 /* Review one CREATE (old_object NULL) or UPDATE. AG_ENOMEM when the pool runs dry. */
 enum ag_result hco_review(const struct hco_review_input *in, struct pool *pool, struct hco_review_result *out);
