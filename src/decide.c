@@ -237,6 +237,43 @@ static archset datasource_archs(const struct snapshot *s, const struct datasourc
     return arch_bit(to->label_arch);
 }
 
+archset decide_known_image_archs(const struct snapshot *s, const struct vm_facts *f)
+{
+    if (f->annot_archs) {
+        archset set = 0;
+        return arch_set_parse_list(f->annot_archs, &set) ? set : 0;
+    }
+    archset all = (archset)~0u;
+    bool known = false;
+    for (size_t k = 0; k < f->nimages; k++) {
+        const struct vm_image *im = &f->images[k];
+        archset set = 0;
+        if (!im->name)
+            continue;
+        switch (im->kind) {
+        case IMG_DATASOURCE:
+            set = datasource_archs(s, snapshot_find_datasource(s, im->ns, im->name));
+            break;
+        case IMG_REGISTRY:
+            set = arch_bit(arch_parse(im->arch_str));
+            break;
+        case IMG_PVC: {
+            const struct pvc *pv = snapshot_find_pvc(s, im->ns, im->name);
+            set = pv ? pv->archs : 0;
+            break;
+        }
+        case IMG_CONTAINERDISK:
+            set = snapshot_catalog_lookup(s, im->name);
+            break;
+        }
+        if (set) {
+            all &= set;
+            known = true;
+        }
+    }
+    return known ? all : 0;
+}
+
 static enum ag_result image_archs(struct ctx *c)
 {
     const struct vm_facts *vm = c->vm;

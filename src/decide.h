@@ -102,6 +102,11 @@ bool decide_multi_arch_enabled(const struct snapshot *s, const struct policy *p)
 enum ag_result decide_review(const struct decide_input *in, const struct snapshot *s,
                              const struct policy *p, struct pool *pool, struct verdict *out);
 
+/* The image architectures of a VM as far as the snapshot alone says them (the annotation, else
+ * the intersection of every volume whose architecture is known: DataSource labels followed once,
+ * registry-import platforms, PVC labels, the catalog); 0 when unknown. No registry lookup. */
+archset decide_known_image_archs(const struct snapshot *s, const struct vm_facts *f);
+
 const char *verdict_class_name(enum verdict_class c);
 const char *reason_class_name(enum reason_class r);   /* "no_node_for_image", ... */  /* "allowed", "warned", ... */
 

@@ -11,27 +11,38 @@
 #include "fileio.h"
 #include "mem.h"
 
+/* Open `path` for reading: a file (or pipe) within `max` bytes as far as fstat can tell. AG_OK
+ * with *fd open; AG_EIO with *eno set (EISDIR for a folder); AG_ETOOBIG. */
+static enum ag_result open_limited(const char *path, size_t max, int *fd, struct stat *st, int *eno)
+{
+    *eno = 0;
+    *fd = open(path, O_RDONLY | O_CLOEXEC);
+    enum ag_result r = AG_EIO;
+    if (*fd < 0 || fstat(*fd, st) != 0)
+        *eno = errno;
+    else if (S_ISDIR(st->st_mode))
+        *eno = EISDIR;
+    else if (S_ISREG(st->st_mode) && (unsigned long long)st->st_size > max)
+        r = AG_ETOOBIG;
+    else
+        return AG_OK;
+    if (*fd >= 0)
+        close(*fd);
+    *fd = -1;
+    return r;
+}
+
 enum ag_result fileio_read(const char *path, size_t max, char **out, size_t *len, int *eno)
 {
-    enum ag_result r = AG_EIO;
     char *data = NULL;
     struct stat st;
+    int fd;
     *out = NULL;
     *len = 0;
-    *eno = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0 || fstat(fd, &st) != 0) {
-        *eno = errno;
-        goto cleanup;
-    }
-    if (S_ISDIR(st.st_mode)) {
-        *eno = EISDIR;
-        goto cleanup;
-    }
-    if (S_ISREG(st.st_mode) && (unsigned long long)st.st_size > max) {
-        r = AG_ETOOBIG;
-        goto cleanup;
-    }
+    enum ag_result r = open_limited(path, max, &fd, &st, eno);
+    if (r != AG_OK)
+        return r;
+    r = AG_EIO;
     /* Room for what fstat saw plus one byte, so a file that grew meanwhile is noticed; a pipe
      * (--kubeconfig <(...)) starts small and grows up to the limit. */
     size_t cap = (S_ISREG(st.st_mode) ? (size_t)st.st_size : 4096) + 2, n = 0;
@@ -87,24 +98,13 @@ cleanup:
 enum ag_result fileio_read_chunks(const char *path, size_t max, size_t chunk, fileio_chunk_fn fn, void *ctx,
                                   int *eno)
 {
-    enum ag_result r = AG_EIO;
     struct stat st;
     size_t total = 0;
     char *data = NULL;
-    *eno = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0 || fstat(fd, &st) != 0) {
-        *eno = errno;
-        goto cleanup;
-    }
-    if (S_ISDIR(st.st_mode)) {
-        *eno = EISDIR;
-        goto cleanup;
-    }
-    if (S_ISREG(st.st_mode) && (unsigned long long)st.st_size > max) {
-        r = AG_ETOOBIG;
-        goto cleanup;
-    }
+    int fd;
+    enum ag_result r = open_limited(path, max, &fd, &st, eno);
+    if (r != AG_OK)
+        return r;
     if (!chunk || !(data = mem_malloc(chunk))) {
         r = AG_ENOMEM;
         goto cleanup;

@@ -19,57 +19,6 @@ struct run {
     enum ag_result err;
 };
 
-/* Image architectures as decide reads them (annotation, else the intersection of every volume
- * whose architecture is known); 0 when unknown or unparseable. */
-static archset ds_archs(const struct snapshot *s, const struct datasource *ds)
-{
-    if (!ds)
-        return 0;
-    if (ds->has_label)
-        return arch_bit(ds->label_arch);
-    if (!ds->ptr_name)
-        return 0;
-    const struct datasource *to = snapshot_find_datasource(s, ds->ptr_ns ? ds->ptr_ns : ds->ns, ds->ptr_name);
-    return to && to->has_label ? arch_bit(to->label_arch) : 0;
-}
-
-static archset image_archs(const struct snapshot *s, const struct vm_facts *f)
-{
-    if (f->annot_archs) {
-        archset set = 0;
-        return arch_set_parse_list(f->annot_archs, &set) ? set : 0;
-    }
-    archset all = (archset)~0u;
-    bool known = false;
-    for (size_t k = 0; k < f->nimages; k++) {
-        const struct vm_image *im = &f->images[k];
-        archset set = 0;
-        if (!im->name)
-            continue;
-        switch (im->kind) {
-        case IMG_DATASOURCE:
-            set = ds_archs(s, snapshot_find_datasource(s, im->ns, im->name));
-            break;
-        case IMG_REGISTRY:
-            set = arch_bit(arch_parse(im->arch_str));
-            break;
-        case IMG_PVC: {
-            const struct pvc *pv = snapshot_find_pvc(s, im->ns, im->name);
-            set = pv ? pv->archs : 0;
-            break;
-        }
-        case IMG_CONTAINERDISK:
-            set = snapshot_catalog_lookup(s, im->name);
-            break;
-        }
-        if (set) {
-            all &= set;
-            known = true;
-        }
-    }
-    return known ? all : 0;
-}
-
 static const struct node *find_node(const struct snapshot *s, const char *name)
 {
     size_t lo = 0, hi = s->nnodes;
@@ -127,9 +76,9 @@ static const char *vmi_check(struct run *ru, const struct inv_obj *vm, const str
         return pool_printf(ru->scratch, "the VMI is running on node %s, which is no longer in the cluster",
                            vmi->node);
     }
-    archset img = vm && vm->readable ? image_archs(ru->s, &vm->facts) : 0;
+    archset img = vm && vm->readable ? decide_known_image_archs(ru->s, &vm->facts) : 0;
     if (!img)
-        img = image_archs(ru->s, &vmi->facts);
+        img = decide_known_image_archs(ru->s, &vmi->facts);
     if (n->arch != ARCH_NONE && img && !arch_in(img, n->arch)) {
         char b[64];
         *cls = AC_VMI_NODE_ARCH;
@@ -182,10 +131,10 @@ static void judge(void *arg, const struct inv_entry *e)
             st = AS_REFUSED;
             cls = v.reason_class;
             msg = v.message ? v.message : "refused";
-        } else if (v.reason_class == RC_UNKNOWN_IMAGE || image_archs(ru->s, &e->vm->facts) == 0) {
+        } else if (v.reason_class == RC_UNKNOWN_IMAGE || decide_known_image_archs(ru->s, &e->vm->facts) == 0) {
             st = AS_UNKNOWN_IMAGE;
         }
-    } else if (image_archs(ru->s, &o->facts) == 0) {
+    } else if (decide_known_image_archs(ru->s, &o->facts) == 0) {
         st = AS_UNKNOWN_IMAGE;
     }
     if (st != AS_REFUSED) {
