@@ -8,6 +8,8 @@
 #                    the stand-in kube-apiserver, 500 node events a second for SOAK_SECONDS, RSS
 #                    printed every 10 s (scripts/bench/memory.sh)
 #   make valgrind    build/itest with the server under valgrind memcheck, and build/unit_tests
+#   make fresh-root-test  make test and make run as a newcomer: a clone inside a fresh Debian 12 root
+#                    (debootstrap: build-essential, git, ca-certificates, curl only); 20-30 minutes
 
 SOAK_GOAL_BEFORE := $(.DEFAULT_GOAL)
 SOAK_SECONDS ?= 600
@@ -16,7 +18,7 @@ LOAD_COMMON_SRC := tests/load/loadutil.c tests/itest_util.c tests/testutil.c
 LOAD_COMMON_OBJ = $(patsubst %.c,$(B)/obj/%.o,$(LOAD_COMMON_SRC))
 KUBEFAKE_SERVER_OBJ = $(patsubst %.c,$(B)/obj/%.o,tests/load/kubefake_main.c tests/kubefake.c tests/testutil.c)
 
-.PHONY: soak soak-scale faults valgrind
+.PHONY: soak soak-scale faults valgrind fresh-root-test
 
 $(B)/soak: $(LIB_OBJ) $(LOAD_COMMON_OBJ) $(B)/obj/tests/load/soak.o
 	@echo "  LD      $@"
@@ -37,6 +39,9 @@ soak: $(B)/archgate $(B)/soak
 
 soak-scale: deps $(B)/archgate $(B)/kubefake_server certs
 	MEM_MODES=live MEM_CHURN_SECONDS=$(SOAK_SECONDS) MEM_SAMPLE=10 MEM_VERBOSE=1 scripts/bench/memory.sh
+
+fresh-root-test:
+	scripts/fresh-root-test.sh
 
 faults: $(B)/archgate $(B)/faults $(B)/kubefake_server
 	ARCHGATE_BIN=$${ARCHGATE_BIN:-$(B)/archgate} KUBEFAKE_BIN=$(B)/kubefake_server $(B)/faults
