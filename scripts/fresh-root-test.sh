@@ -18,7 +18,8 @@ case $ROOT in /*) ;; *) ROOT=$PWD/$ROOT ;; esac
 if ! command -v debootstrap >/dev/null 2>&1; then
     apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q debootstrap >/dev/null
 fi
-mirror=${FRESH_MIRROR:-$(grep -hEo 'https?://[^ ]+/debian/?' /etc/apt/sources.list /etc/apt/sources.list.d/* 2>/dev/null | head -n 1)}
+mirror=${FRESH_MIRROR:-$(grep -hE '^(URIs:|deb )' /etc/apt/sources.list /etc/apt/sources.list.d/* 2>/dev/null |
+    grep -Eo 'https?://[^ ]+/debian/?( |$)' | head -n 1 | tr -d ' ')}
 mirror=${mirror:-http://deb.debian.org/debian}
 
 cleanup() {
