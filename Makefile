@@ -173,4 +173,4 @@ clean:
 
 include mk/manifests.mk mk/load.mk mk/soak.mk mk/fuzz.mk
 
--include $(shell find $(B) -name '*.d' 2>/dev/null)
+-include $(shell find $(B) -name '*.d' -type f 2>/dev/null)

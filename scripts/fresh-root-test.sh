@@ -7,12 +7,13 @@
 # or installed packages is visible inside. Prints the last lines of each and exits non-zero when
 # either fails.
 #
-#   FRESH_ROOT   where the root is made (default build/fresh-root; reused when it is there,
+#   FRESH_ROOT   where the root is made (default $TMPDIR/archgate-fresh-root, outside the tree so
+#                that `make clean` never reaches its bind mounts; reused when it is there,
 #                FRESH_ROOT_NEW=1 makes it again)
 #   FRESH_MIRROR the Debian mirror (default: the first of this machine's apt sources)
 set -eu
 cd "$(dirname "$0")/.."
-ROOT=${FRESH_ROOT:-build/fresh-root}
+ROOT=${FRESH_ROOT:-${TMPDIR:-/var/tmp}/archgate-fresh-root}
 case $ROOT in /*) ;; *) ROOT=$PWD/$ROOT ;; esac
 [ "$(id -u)" -eq 0 ] || { echo "fresh-root-test: needs root (debootstrap, chroot, mounts)" >&2; exit 1; }
 if ! command -v debootstrap >/dev/null 2>&1; then
