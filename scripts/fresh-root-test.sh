@@ -46,15 +46,15 @@ mount --bind /dev/pts "$ROOT/dev/pts"
 mount -t proc proc "$ROOT/proc"
 
 # a clone of HEAD, as a newcomer would have it, in a folder of its own
-rm -rf "$ROOT/home/newcomer"
-mkdir -p "$ROOT/home/newcomer"
-git clone -q --no-hardlinks "$PWD" "$ROOT/home/newcomer/archgate"
+rm -rf "$ROOT/srv/newcomer"
+mkdir -p "$ROOT/srv/newcomer"
+git clone -q --no-hardlinks "$PWD" "$ROOT/srv/newcomer/archgate"
 
 status=0
 pass=0
 fail=0
 echo "fresh-root-test: make test in a clone inside the fresh root"
-if chroot "$ROOT" /bin/sh -c 'cd /home/newcomer/archgate && make test' > "$ROOT.test.log" 2>&1; then
+if chroot "$ROOT" /bin/sh -c 'cd /srv/newcomer/archgate && make test' > "$ROOT.test.log" 2>&1; then
     echo "fresh-root-test: make test: $(tail -n 1 "$ROOT.test.log")"
     pass=$((pass + 1))
 else
@@ -64,7 +64,7 @@ else
     fail=$((fail + 1))
 fi
 echo "fresh-root-test: make run, then /healthz"
-chroot "$ROOT" /bin/sh -c 'cd /home/newcomer/archgate && setsid make run > /tmp/run.log 2>&1 & echo $! > /tmp/run.pid'
+chroot "$ROOT" /bin/sh -c 'cd /srv/newcomer/archgate && setsid make run > /tmp/run.log 2>&1 & echo $! > /tmp/run.pid'
 ok=0
 for i in $(seq 1 150); do
     if curl -sk -o /dev/null -w "%{http_code}" https://127.0.0.1:8443/healthz 2>/dev/null | grep -q 200; then ok=1; break; fi
