@@ -518,6 +518,7 @@ int main(int argc, char **argv)
 {
     struct config cfg;
     char err[512] = "";
+    mem_setup();
     mem_install_cjson_hooks();
     if (config_parse(argc, argv, &cfg, err, sizeof err) != AG_OK) {
         fprintf(stderr, "archgate: %s\n", err);

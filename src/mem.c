@@ -248,6 +248,11 @@ void mem_heap_stats(struct mem_heap *out)
     free(xml);
 }
 
+void mem_setup(void)
+{
+    mallopt(M_MMAP_THRESHOLD, MEM_MMAP_THRESHOLD);
+}
+
 void mem_give_back(void)
 {
     /* At most once a second: during a burst of rebuilds the next one comes soon anyway. */
