@@ -324,6 +324,24 @@ static void write_docker_config(const char *path, const char *host, const char *
     pool_free(p);
 }
 
+/* A client with the credentials `userpass` for `host` (written to a Docker config file `name`)
+ * is refused `image`: 401, whatever the scheme. */
+static void expect_unauthorized(const char *name, const char *host, const char *userpass, const char *image)
+{
+    char cfgpath[512], err[256];
+    struct registry_creds *creds = NULL;
+    struct registry_result res;
+    snprintf(cfgpath, sizeof cfgpath, "%s/%s", dir, name);
+    write_docker_config(cfgpath, host, userpass);
+    CU_ASSERT_FATAL(registry_creds_load(cfgpath, &creds, err, sizeof err) == AG_OK);
+    struct registry_client_opts o = { .ca_file = ca, .creds = creds };
+    struct registry_client *c = registry_client_new(&o);
+    lookup(c, image, &res);
+    CU_ASSERT_EQUAL(res.status, REG_UNAUTHORIZED);
+    registry_client_free(c);
+    registry_creds_free(creds);
+}
+
 static void test_basic_auth(void)
 {
     SETUP();
@@ -363,15 +381,7 @@ static void test_basic_auth(void)
     registry_client_free(c);
     registry_creds_free(creds);
 
-    snprintf(cfgpath, sizeof cfgpath, "%s/basic-bad.json", dir);
-    write_docker_config(cfgpath, host, "archgate:wrong");
-    CU_ASSERT_FATAL(registry_creds_load(cfgpath, &creds, err, sizeof err) == AG_OK);
-    o.creds = creds;
-    c = registry_client_new(&o);
-    lookup(c, image, &res);
-    CU_ASSERT_EQUAL(res.status, REG_UNAUTHORIZED);
-    registry_client_free(c);
-    registry_creds_free(creds);
+    expect_unauthorized("basic-bad.json", host, "archgate:wrong", image);
     reg_stop(&b);
 }
 
@@ -490,15 +500,7 @@ static void test_bearer_token(void)
         registry_client_free(c);
         registry_creds_free(creds);
         /* wrong credentials */
-        snprintf(cfgpath, sizeof cfgpath, "%s/token-bad.json", dir);
-        write_docker_config(cfgpath, host, "robot:nope");
-        CU_ASSERT_FATAL(registry_creds_load(cfgpath, &creds, err, sizeof err) == AG_OK);
-        o.creds = creds;
-        c = registry_client_new(&o);
-        lookup(c, image, &res);
-        CU_ASSERT_EQUAL(res.status, REG_UNAUTHORIZED);
-        registry_client_free(c);
-        registry_creds_free(creds);
+        expect_unauthorized("token-bad.json", host, "robot:nope", image);
     }
     reg_stop(&t);
     stop_issuer(issuer);

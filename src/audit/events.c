@@ -101,6 +101,26 @@ static char *message_of(const char *m)
     return s;
 }
 
+/* Send `o` (taken over) as the body of one request; *status is the HTTP status. AG_ENOMEM when it
+ * cannot be printed. */
+static enum ag_result send_json(struct events *ev, const char *method, const char *path, const char *ctype, cJSON *o,
+                                long *status, char *err, size_t errlen)
+{
+    char *text = o ? cJSON_PrintUnformatted(o) : NULL;
+    cJSON_Delete(o);
+    *status = 0;
+    if (!text) {
+        snprintf(err, errlen, "out of memory");
+        return AG_ENOMEM;
+    }
+    char *body = NULL;
+    enum ag_result r = kube_client_request(ev->client, method, path, ctype, text, strlen(text), EV_BODY_MAX,
+                                           EV_TIMEOUT_MS, status, &body, NULL, err, errlen);
+    cJSON_free(text);
+    mem_free(body);
+    return r;
+}
+
 /* POST a new Event; its name into `name_out`. */
 static bool post_event(struct events *ev, const char *ns, const char *name, const char *uid, bool is_vmi,
                        const char *type, const char *reason, const char *message, time_t now, char *name_out,
@@ -136,17 +156,11 @@ static bool post_event(struct events *ev, const char *ns, const char *name, cons
     cJSON_AddStringToObject(o, "firstTimestamp", when);
     cJSON_AddStringToObject(o, "lastTimestamp", when);
     cJSON_AddNumberToObject(o, "count", 1);
-    char *text = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
     mem_free(msg);
-    if (!text)
+    long status;
+    enum ag_result r = send_json(ev, "POST", path, "application/json", o, &status, err, sizeof err);
+    if (r == AG_ENOMEM)
         return false;
-    long status = 0;
-    char *body = NULL;
-    enum ag_result r = kube_client_request(ev->client, "POST", path, "application/json", text, strlen(text),
-                                           EV_BODY_MAX, EV_TIMEOUT_MS, &status, &body, NULL, err, sizeof err);
-    cJSON_free(text);
-    mem_free(body);
     bool ok = r == AG_OK && (status == 200 || status == 201);
     if (!ok) {
         atomic_fetch_add(&failed, 1);
@@ -180,18 +194,9 @@ static bool patch_event(struct events *ev, const struct ev_state *s, const char 
     cJSON_AddNumberToObject(o, "count", s->count + 1);
     cJSON_AddStringToObject(o, "lastTimestamp", when);
     cJSON_AddStringToObject(o, "message", msg ? msg : "");
-    char *text = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
     mem_free(msg);
-    if (!text)
-        return false;
-    long status = 0;
-    char *body = NULL;
-    enum ag_result r = kube_client_request(ev->client, "PATCH", path, "application/merge-patch+json", text,
-                                           strlen(text), EV_BODY_MAX, EV_TIMEOUT_MS, &status, &body, NULL, err,
-                                           sizeof err);
-    cJSON_free(text);
-    mem_free(body);
+    long status;
+    enum ag_result r = send_json(ev, "PATCH", path, "application/merge-patch+json", o, &status, err, sizeof err);
     if (r == AG_OK && status == 200) {
         atomic_fetch_add(&written[0], 1);
         return true;
