@@ -439,6 +439,58 @@ static void test_compact(void)
 
 /* Change detection: the same VM again, or a change of a field the audit does not read, changes
  * nothing; what it reads does; delete; the VM and VMI of one name share an entry. */
+/* The VM object of the inventory's only entry. */
+static void grab_vm(void *arg, const struct inv_entry *e)
+{
+    *(const struct inv_obj **)arg = e->vm;
+}
+
+/* An update or a relist that changes no fact keeps the object in place (a re-read of 10,000 VMs
+ * must not move every long-lived object); a new uid (deleted and made again) is a change. */
+static void test_same_facts_kept_in_place(void)
+{
+    const char *a = "{\"metadata\": {\"name\": \"v\", \"namespace\": \"n\", \"uid\": \"u1\", \"resourceVersion\": "
+                    "\"1\"}, \"spec\": {\"template\": {\"spec\": {\"architecture\": \"arm64\"}}}}";
+    const char *b = "{\"metadata\": {\"name\": \"v\", \"namespace\": \"n\", \"uid\": \"u1\", \"resourceVersion\": "
+                    "\"2\"}, \"spec\": {\"template\": {\"spec\": {\"architecture\": \"arm64\"}}}}";
+    const char *c = "{\"metadata\": {\"name\": \"v\", \"namespace\": \"n\", \"uid\": \"u2\"}, \"spec\": "
+                    "{\"template\": {\"spec\": {\"architecture\": \"arm64\"}}}}";
+    cJSON *ja = tu_parse(a), *jb = tu_parse(b), *jc = tu_parse(c);
+    struct inventory *inv = inventory_new(), *keep = inventory_new();
+    const struct inv_obj *first = NULL, *now = NULL;
+    bool ch = false;
+    char err[256];
+    CU_ASSERT_EQUAL(inventory_put(inv, false, ja, &ch, err, sizeof err), AG_OK);
+    inventory_each(inv, grab_vm, &first);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(first);
+    size_t bytes = inventory_bytes(inv);
+    CU_ASSERT_EQUAL(inventory_put(inv, false, jb, &ch, err, sizeof err), AG_OK);
+    CU_ASSERT_FALSE(ch);
+    inventory_each(inv, grab_vm, &now);
+    CU_ASSERT_PTR_EQUAL(now, first);
+    CU_ASSERT_EQUAL(inventory_bytes(inv), bytes);
+    /* a relist holding the same VM */
+    CU_ASSERT_EQUAL(inventory_put(keep, false, jb, NULL, err, sizeof err), AG_OK);
+    CU_ASSERT_FALSE(inventory_replace_kind(inv, false, keep));
+    inventory_each(inv, grab_vm, &now);
+    CU_ASSERT_PTR_EQUAL(now, first);
+    CU_ASSERT_EQUAL(inventory_bytes(inv), bytes);
+    CU_ASSERT_EQUAL(inventory_count(keep), 0);
+    /* made again under the same name: the Events name the new uid */
+    uint64_t g = inventory_generation(inv);
+    CU_ASSERT_EQUAL(inventory_put(inv, false, jc, &ch, err, sizeof err), AG_OK);
+    CU_ASSERT_TRUE(ch);
+    CU_ASSERT_TRUE(inventory_generation(inv) > g);
+    inventory_each(inv, grab_vm, &now);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(now);
+    CU_ASSERT_STRING_EQUAL(now->uid, "u2");
+    inventory_free(keep);
+    inventory_free(inv);
+    cJSON_Delete(ja);
+    cJSON_Delete(jb);
+    cJSON_Delete(jc);
+}
+
 static void test_changes(void)
 {
     struct inventory *inv = inventory_new();
@@ -619,4 +671,5 @@ UNIT_SUITE("audit", suite_init, suite_cleanup,
            { "VMs of every wrong shape reported unreadable", test_wrong_shapes },
            { "compact facts: one exactly sized chunk per object", test_compact },
            { "change detection, delete, relist", test_changes },
+           { "same facts: the object stays in place; a new uid is a change", test_same_facts_kept_in_place },
            { "watch lines", test_watch_lines })

@@ -85,6 +85,7 @@ static uint64_t fingerprint(const struct inv_obj *o)
     h = h_str(h, o->err);
     h = h_int(h, o->running);
     h = h_str(h, o->node);
+    h = h_str(h, o->uid);
     if (!o->readable)
         return h;
     const struct vm_facts *f = &o->facts;
@@ -337,16 +338,21 @@ static enum ag_result put_locked(struct inventory *inv, bool is_vmi, const char 
     }
     struct inv_obj **slot = is_vmi ? &e->vmi : &e->vm;
     bool differs = !*slot || (*slot)->fingerprint != o->fingerprint;
+    if (changed)
+        *changed = differs;
+    if (!differs) {
+        /* the same facts: keep the object already in place, so a re-read of the folder or a
+         * relist frees its copies instead of moving every long-lived object (heap holes) */
+        obj_free(o);
+        return AG_OK;
+    }
     if (!*slot)
         (*(is_vmi ? &inv->nvmi : &inv->nvm))++;
     inv->bytes -= obj_bytes(*slot);
     obj_free(*slot);
     *slot = o;
     inv->bytes += obj_bytes(o);
-    if (differs)
-        inv->generation++;
-    if (changed)
-        *changed = differs;
+    inv->generation++;
     return AG_OK;
 }
 
