@@ -7,12 +7,16 @@
  * served; Leases and Events can be written, for the auditor.
  *
  *   kubefake_server --port N (0: any) --tls-cert FILE --tls-key FILE [--cluster DIR] [--token T]
- *                   [--churn EVENTS_PER_SECOND]
+ *                   [--churn EVENTS_PER_SECOND] [--bookmarks SECONDS]
  *
  * --churn changes one worker node that many times a second, round robin, from the first SIGUSR1
  * on, so a client can sync first (the memory benchmark, scripts/bench/memory.sh): every event moves its heartbeats (conditions' lastHeartbeatTime and
  * the KubeVirt heartbeat annotation, which archgate must ignore); every fifth also changes what
  * the decision reads (a label value, a taint, a cordon; set, then undone on the next round).
+ *
+ * --bookmarks sends a BOOKMARK on every open watch that asked for them, every that many seconds
+ * (default 60; 0: never), as kube-apiserver's watch cache does about once a minute: without them a
+ * client re-opens (and may re-list) a quiet collection such as the VMs when its idle timer runs out.
  *
  * Prints "kubefake listening on 127.0.0.1:PORT" when ready; runs until SIGTERM or SIGINT. */
 #include <dirent.h>
@@ -298,6 +302,25 @@ static void *churn_main(void *arg)
     return NULL;
 }
 
+struct bookmarker {
+    struct kubefake *f;
+    long every_s;
+    atomic_bool stop;
+};
+
+static void *bookmark_main(void *arg)
+{
+    struct bookmarker *b = arg;
+    for (long ticks = 0; !atomic_load(&b->stop);) {
+        usleep(100000);
+        if (++ticks >= b->every_s * 10) {
+            ticks = 0;
+            kubefake_bookmark(b->f);
+        }
+    }
+    return NULL;
+}
+
 static int listen_on(unsigned short port, unsigned short *bound)
 {
     struct sockaddr_in sa;
@@ -323,7 +346,7 @@ static int listen_on(unsigned short port, unsigned short *bound)
 int main(int argc, char **argv)
 {
     const char *cert = NULL, *key = NULL, *dir = "manifests/samples/cluster", *token = NULL;
-    long port = -1, churn = 0;
+    long port = -1, churn = 0, bookmarks = 60;
     testutil_init();
     signal(SIGPIPE, SIG_IGN);
     for (int i = 1; i + 1 < argc; i += 2) {
@@ -345,13 +368,18 @@ int main(int argc, char **argv)
             churn = strtol(argv[i + 1], &end, 10);
             if (*end || churn < 0 || churn > 100000)
                 port = -1;
+        } else if (strcmp(argv[i], "--bookmarks") == 0) {
+            char *end = NULL;
+            bookmarks = strtol(argv[i + 1], &end, 10);
+            if (*end || bookmarks < 0 || bookmarks > 86400)
+                port = -1;
         } else {
             port = -1;
             break;
         }
     }
     if (port < 0 || !cert || !key || argc % 2 == 0) {
-        fprintf(stderr, "usage: %s --port N --tls-cert FILE --tls-key FILE [--cluster DIR] [--token T] [--churn N]\n", argv[0]);
+        fprintf(stderr, "usage: %s --port N --tls-cert FILE --tls-key FILE [--cluster DIR] [--token T] [--churn N] [--bookmarks S]\n", argv[0]);
         return 2;
     }
     /* Block the stop signals before any thread starts, so sigwait below receives them. */
@@ -387,6 +415,9 @@ int main(int argc, char **argv)
     struct churner ch = { .f = f, .path = K[KK_NODE].path, .rate = churn };
     pthread_t cth;
     bool churning = false;
+    struct bookmarker bm = { .f = f, .every_s = bookmarks };
+    pthread_t bth;
+    bool bookmarking = bookmarks > 0 && pthread_create(&bth, NULL, bookmark_main, &bm) == 0;
     printf("kubefake listening on 127.0.0.1:%u\n", (unsigned)bound);
     fflush(stdout);
     int sig = 0;
@@ -397,6 +428,10 @@ int main(int argc, char **argv)
         atomic_store(&ch.stop, true);
         pthread_join(cth, NULL);
         fprintf(stderr, "kubefake_server: %llu node events sent\n", ch.sent);
+    }
+    if (bookmarking) {
+        atomic_store(&bm.stop, true);
+        pthread_join(bth, NULL);
     }
     for (size_t i = 0; i < nworkers; i++)
         cJSON_Delete(workers[i]);
