@@ -394,6 +394,10 @@ static int cmd_serve(const struct config *cfg)
         goto out;
     }
 
+    /* Freed transients of rebuilds and re-reads go back to the kernel from its own thread. */
+    if (!mem_trimmer_start())
+        log_warn("cannot start the memory trimmer: freed memory stays in the process");
+
     /* The cluster source: a folder read now and watched, or kube-apiserver listed and watched
      * in the background (ready once every kind has listed). */
     if (uses_kube(cfg)) {
@@ -509,6 +513,7 @@ out:
     kube_config_free(&kc);
     snapshot_publish(NULL);
     snapshot_release(snap);
+    mem_trimmer_stop();
     if (http_started)
         log_info("stopped");
     return rc;

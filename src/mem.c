@@ -253,15 +253,80 @@ void mem_setup(void)
     mallopt(M_MMAP_THRESHOLD, MEM_MMAP_THRESHOLD);
 }
 
+/* The trimmer: one thread that runs malloc_trim when asked, at most once a second. A request
+ * made within the second after a trim is kept and served when the second is over, so the last
+ * of a burst (a rebuild, then the audit's re-read of the folder a moment later) is never lost. */
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool pending, running, stop;
+    unsigned long long trims;
+    pthread_t thread;
+} trimmer = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
+
+static void *trimmer_main(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&trimmer.mu);
+    while (!trimmer.stop) {
+        if (!trimmer.pending) {
+            pthread_cond_wait(&trimmer.cv, &trimmer.mu);
+            continue;
+        }
+        trimmer.pending = false;
+        pthread_mutex_unlock(&trimmer.mu);
+        malloc_trim(0);
+        pthread_mutex_lock(&trimmer.mu);
+        trimmer.trims++;
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += MEM_TRIM_EVERY_S;
+        while (!trimmer.stop && pthread_cond_timedwait(&trimmer.cv, &trimmer.mu, &until) == 0)
+            ;
+    }
+    pthread_mutex_unlock(&trimmer.mu);
+    return NULL;
+}
+
+bool mem_trimmer_start(void)
+{
+    pthread_mutex_lock(&trimmer.mu);
+    bool ok = trimmer.running;
+    if (!ok) {
+        trimmer.stop = false;
+        ok = trimmer.running = pthread_create(&trimmer.thread, NULL, trimmer_main, NULL) == 0;
+    }
+    pthread_mutex_unlock(&trimmer.mu);
+    return ok;
+}
+
+void mem_trimmer_stop(void)
+{
+    pthread_mutex_lock(&trimmer.mu);
+    bool was = trimmer.running;
+    trimmer.stop = true;
+    pthread_cond_broadcast(&trimmer.cv);
+    pthread_mutex_unlock(&trimmer.mu);
+    if (was)
+        pthread_join(trimmer.thread, NULL);
+    pthread_mutex_lock(&trimmer.mu);
+    trimmer.running = false;
+    trimmer.pending = false;
+    pthread_mutex_unlock(&trimmer.mu);
+}
+
 void mem_give_back(void)
 {
-    /* At most once a second: during a burst of rebuilds the next one comes soon anyway. */
-    static atomic_llong last_ms;
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    long long now = (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000, prev = atomic_load(&last_ms);
-    if (prev && now - prev < 1000)
-        return;
-    if (atomic_compare_exchange_strong(&last_ms, &prev, now))
-        malloc_trim(0);
+    pthread_mutex_lock(&trimmer.mu);
+    trimmer.pending = true;
+    pthread_cond_signal(&trimmer.cv);
+    pthread_mutex_unlock(&trimmer.mu);
+}
+
+unsigned long long mem_trims(void)
+{
+    pthread_mutex_lock(&trimmer.mu);
+    unsigned long long n = trimmer.trims;
+    pthread_mutex_unlock(&trimmer.mu);
+    return n;
 }

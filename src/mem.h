@@ -6,6 +6,7 @@
 #ifndef ARCHGATE_MEM_H
 #define ARCHGATE_MEM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 void *mem_malloc(size_t n);
@@ -40,9 +41,16 @@ void mem_setup(void);
 
 /* Hand the heap's free memory back to the kernel. glibc keeps what is freed for reuse, so after
  * a snapshot rebuild the transients of the build (the parsed objects, the old snapshot) stay in
- * the RSS until the next build reuses them; the cluster sources call this after each publish.
- * Walks every arena: milliseconds on a large heap, never on the request path. */
+ * the RSS until the next build reuses them; the cluster sources call this after each publish, the
+ * audit after each re-read of its VMs. It only asks: the trimmer thread runs malloc_trim (which
+ * walks every arena, milliseconds on a large heap) at most once every MEM_TRIM_EVERY_S, and a
+ * request made in between is served when the interval is over. Without a running trimmer
+ * (one-shot commands, most tests) nothing is trimmed. */
+#define MEM_TRIM_EVERY_S 1
 void mem_give_back(void);
+bool mem_trimmer_start(void);       /* false if the thread cannot start; again: true, no second thread */
+void mem_trimmer_stop(void);        /* joins it; a later start works */
+unsigned long long mem_trims(void); /* malloc_trim calls the trimmer made, for tests and /metrics */
 
 /* Step out of the request arena on this thread (for what must outlive it) and back in:
  * depth = mem_arena_pause(); ...; mem_arena_resume(depth). Outside an arena both do nothing. */

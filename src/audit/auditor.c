@@ -65,6 +65,7 @@ static void reload_dir(void)
     inventory_replace_kind(au.o.inv, false, fresh);
     inventory_replace_kind(au.o.inv, true, fresh);
     inventory_free(fresh);
+    mem_give_back();    /* the copies of the folder's VMs, freed: hand them back */
 }
 
 /* One audit; true when Events were left for a later run. */

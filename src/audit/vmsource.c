@@ -334,6 +334,7 @@ static void *kind_main(void *arg)
                     changed();
             }
             inventory_free(fresh);
+            mem_give_back();    /* the list's copies and pages, freed */
             if (r != AG_OK) {
                 if (!atomic_load(&vs.stop))
                     log_warn("audit: %s", err);

@@ -273,6 +273,7 @@ int main(int argc, char **argv)
     }
     testutil_init();
     log_setup(LOG_WARN, LOG_TEXT);
+    mem_trimmer_start();    /* as archgate serve does: the RSS figures include giving memory back */
     K = kube_kinds(NULL);
 
     char dir[] = "/tmp/archgate-bench-kube.XXXXXX", crt[128], key[128];
@@ -388,6 +389,7 @@ int main(int argc, char **argv)
     source_kube_stop();
     snapshot_publish(NULL);
     kubefake_stop(f);
+    mem_trimmer_stop();
     for (int i = 0; i < NODES; i++)
         cJSON_Delete(nodes[i].obj);
     mem_free(review_body);
