@@ -58,10 +58,16 @@ wait_ready() { # wait_ready PORT PID: seconds to ready
         kill -0 "$2" 2>/dev/null || { echo "archgate exited" >&2; exit 1; }
         sleep 0.1
     done
+    # synced means the audit's VMs too: its first run has read them (the folder's or the lists')
+    while [ "$(metric "$1" archgate_audit_last_run_timestamp_seconds)" = "0" ] ||
+          [ -z "$(metric "$1" archgate_audit_last_run_timestamp_seconds)" ]; do
+        kill -0 "$2" 2>/dev/null || { echo "archgate exited" >&2; exit 1; }
+        sleep 0.1
+    done
     awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.2f", b - a}'
 }
 report() { # report MODE PID PORT READY_S
-    printf '%s mode: ready in %s s; RSS after sync %s MiB; peak during sync %s MiB\n' "$1" "$4" \
+    printf '%s mode: synced (ready, VMs audited) in %s s; RSS after sync %s MiB; peak during sync %s MiB\n' "$1" "$4" \
         "$(mib "$(kib "$2" VmRSS)")" "$(mib "$(kib "$2" VmHWM)")"
     printf '  breakdown: snapshot %s MiB + node label maps %s MiB (shared); allocator in use %s MiB, free but held %s MiB, mmapped %s MiB; %s arenas\n' \
         "$(mib $(( $(metric "$3" archgate_snapshot_bytes | cut -d. -f1) / 1024 )))" \
@@ -71,13 +77,17 @@ report() { # report MODE PID PORT READY_S
         "$(mib $(( $(metric "$3" archgate_malloc_mmapped_bytes | cut -d. -f1) / 1024 )))" \
         "$(metric "$3" archgate_malloc_arenas)"
 }
-churn_samples() { # churn_samples MODE PID: sample RSS during CHURN seconds
+churn_samples() { # churn_samples MODE PID PORT: sample RSS during CHURN seconds
     end=$(( $(date +%s) + CHURN ))
     first="" last="" min="" max="" n=0
     while [ "$(date +%s)" -lt "$end" ]; do
         sleep "$SAMPLE"
         r=$(kib "$2" VmRSS)
-        [ -n "$VERBOSE" ] && printf '  %s +%ss: RSS %s MiB\n' "$1" "$(( CHURN - end + $(date +%s) ))" "$(mib "$r")"
+        [ -n "$VERBOSE" ] && printf '  %s +%ss: RSS %s MiB (allocator in use %s, free but held %s, mmapped %s)\n' \
+            "$1" "$(( CHURN - end + $(date +%s) ))" "$(mib "$r")" \
+            "$(mib $(( $(metric "$3" archgate_malloc_in_use_bytes | cut -d. -f1) / 1024 )))" \
+            "$(mib $(( $(metric "$3" archgate_malloc_free_bytes | cut -d. -f1) / 1024 )))" \
+            "$(mib $(( $(metric "$3" archgate_malloc_mmapped_bytes | cut -d. -f1) / 1024 )))"
         [ -z "$first" ] && first=$r
         last=$r
         { [ -z "$min" ] || [ "$r" -lt "$min" ]; } && min=$r
@@ -106,7 +116,7 @@ for mode in $MODES; do
               sleep "$REWRITE"; python3 scripts/bench/gen-cluster.py "$work/state" --workers "$WORKERS" --churn 50
           done ) &
         pids="$pids $!"
-        churn_samples file "$pid"
+        churn_samples file "$pid" "$p"
         printf '  snapshot reloads: %s\n' "$(metric "$p" archgate_cluster_reloads_total)"
         ;;
     live)
@@ -146,7 +156,7 @@ EOC
         ready=$(wait_ready "$p" "$pid")
         report live "$pid" "$p" "$ready"
         kill -USR1 "$kf"        # the stand-in starts its node events now
-        churn_samples live "$pid"
+        churn_samples live "$pid" "$p"
         printf '  snapshot rebuilds: %s\n' "$(metric "$p" archgate_cluster_reloads_total)"
         kill "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
