@@ -456,7 +456,7 @@ static void test_same_facts_kept_in_place(void)
     const char *c = "{\"metadata\": {\"name\": \"v\", \"namespace\": \"n\", \"uid\": \"u2\"}, \"spec\": "
                     "{\"template\": {\"spec\": {\"architecture\": \"arm64\"}}}}";
     cJSON *ja = tu_parse(a), *jb = tu_parse(b), *jc = tu_parse(c);
-    struct inventory *inv = inventory_new(), *keep = inventory_new();
+    struct inventory *inv = inventory_new();
     const struct inv_obj *first = NULL, *now = NULL;
     bool ch = false;
     char err[256];
@@ -469,13 +469,14 @@ static void test_same_facts_kept_in_place(void)
     inventory_each(inv, grab_vm, &now);
     CU_ASSERT_PTR_EQUAL(now, first);
     CU_ASSERT_EQUAL(inventory_bytes(inv), bytes);
-    /* a relist holding the same VM */
-    CU_ASSERT_EQUAL(inventory_put(keep, false, jb, NULL, err, sizeof err), AG_OK);
-    CU_ASSERT_FALSE(inventory_replace_kind(inv, false, keep));
+    /* a resync (relist, re-read) holding the same VM */
+    inventory_sync_begin(inv, false);
+    CU_ASSERT_EQUAL(inventory_put(inv, false, jb, NULL, err, sizeof err), AG_OK);
+    CU_ASSERT_FALSE(inventory_sync_end(inv, false, true));
     inventory_each(inv, grab_vm, &now);
     CU_ASSERT_PTR_EQUAL(now, first);
     CU_ASSERT_EQUAL(inventory_bytes(inv), bytes);
-    CU_ASSERT_EQUAL(inventory_count(keep), 0);
+    CU_ASSERT_EQUAL(inventory_count(inv), 1);
     /* made again under the same name: the Events name the new uid */
     uint64_t g = inventory_generation(inv);
     CU_ASSERT_EQUAL(inventory_put(inv, false, jc, &ch, err, sizeof err), AG_OK);
@@ -484,11 +485,55 @@ static void test_same_facts_kept_in_place(void)
     inventory_each(inv, grab_vm, &now);
     CU_ASSERT_PTR_NOT_NULL_FATAL(now);
     CU_ASSERT_STRING_EQUAL(now->uid, "u2");
-    inventory_free(keep);
     inventory_free(inv);
     cJSON_Delete(ja);
     cJSON_Delete(jb);
     cJSON_Delete(jc);
+}
+
+static void names_of(void *arg, const struct inv_entry *e)
+{
+    char *out = arg;
+    size_t len = strlen(out);
+    snprintf(out + len, 64 - len, "%s%s", len ? "," : "", e->name);
+}
+
+/* A resync that keeps some of many: one pass forgets the rest, the order stays, a VM first
+ * seen during the resync stays, and each survivor is the object it was. */
+static void test_sync_many(void)
+{
+    struct inventory *inv = inventory_new();
+    char err[256], names[64] = "";
+    const char *all[] = { "a", "b", "c", "d", "e", "f" };
+    for (size_t i = 0; i < 6; i++) {
+        char j[256];
+        snprintf(j, sizeof j, "{\"metadata\": {\"name\": \"%s\", \"namespace\": \"n\"}, \"spec\": {\"template\": "
+                 "{\"spec\": {\"architecture\": \"amd64\"}}}}", all[i]);
+        cJSON *o = tu_parse(j);
+        CU_ASSERT_EQUAL(inventory_put(inv, false, o, NULL, err, sizeof err), AG_OK);
+        if (i % 2)  /* b, d, f also run */
+            CU_ASSERT_EQUAL(inventory_put(inv, true, o, NULL, err, sizeof err), AG_OK);
+        cJSON_Delete(o);
+    }
+    inventory_sync_begin(inv, false);
+    const char *kept[] = { "b", "e", "g" };
+    for (size_t i = 0; i < 3; i++) {
+        char j[256];
+        snprintf(j, sizeof j, "{\"metadata\": {\"name\": \"%s\", \"namespace\": \"n\"}, \"spec\": {\"template\": "
+                 "{\"spec\": {\"architecture\": \"amd64\"}}}}", kept[i]);
+        cJSON *o = tu_parse(j);
+        CU_ASSERT_EQUAL(inventory_put(inv, false, o, NULL, err, sizeof err), AG_OK);
+        cJSON_Delete(o);
+    }
+    CU_ASSERT_TRUE(inventory_sync_end(inv, false, true));
+    CU_ASSERT_EQUAL(inventory_count_kind(inv, false), 3);
+    CU_ASSERT_EQUAL(inventory_count_kind(inv, true), 3);
+    inventory_each(inv, names_of, names);
+    CU_ASSERT_STRING_EQUAL(names, "b,d,e,f,g");         /* d and f keep their VMI */
+    CU_ASSERT_TRUE(inventory_has(inv, false, "n", "g"));
+    CU_ASSERT_FALSE(inventory_has(inv, false, "n", "d"));
+    CU_ASSERT_TRUE(inventory_has(inv, true, "n", "d"));
+    inventory_free(inv);
 }
 
 static void test_changes(void)
@@ -536,32 +581,37 @@ static void test_changes(void)
     cJSON *nokey = tu_parse("{\"metadata\": {\"name\": \"v\"}}");
     CU_ASSERT_EQUAL(inventory_put(inv, false, nokey, &ch, err, sizeof err), AG_EINVAL);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "namespace"));
-    /* relist: what the new list lacks goes, the rest stays */
-    struct inventory *keep = inventory_new();
+    /* resync: what the new read lacks goes, the rest stays */
     CU_ASSERT_EQUAL(inventory_put(inv, false, ja, NULL, err, sizeof err), AG_OK);
     CU_ASSERT_EQUAL(inventory_put(inv, true, ja, NULL, err, sizeof err), AG_OK);
-    CU_ASSERT_TRUE(inventory_replace_kind(inv, false, keep));
+    inventory_sync_begin(inv, false);                   /* a list of VMs with none in it */
+    CU_ASSERT_TRUE(inventory_sync_end(inv, false, true));
     CU_ASSERT_EQUAL(inventory_count_kind(inv, false), 0);
     CU_ASSERT_EQUAL(inventory_count_kind(inv, true), 1);
-    CU_ASSERT_EQUAL(inventory_put(keep, true, ja, NULL, err, sizeof err), AG_OK);
-    CU_ASSERT_FALSE(inventory_replace_kind(inv, true, keep));
-    CU_ASSERT_EQUAL(inventory_count(keep), 0);
-    /* both kinds in one list: replacing one leaves the other in `keep` */
+    inventory_sync_begin(inv, true);
+    CU_ASSERT_EQUAL(inventory_put(inv, true, ja, NULL, err, sizeof err), AG_OK);
+    CU_ASSERT_FALSE(inventory_sync_end(inv, true, true));
+    CU_ASSERT_EQUAL(inventory_count_kind(inv, true), 1);
+    /* a read that failed forgets nothing */
+    inventory_sync_begin(inv, true);
+    CU_ASSERT_FALSE(inventory_sync_end(inv, true, false));
+    CU_ASSERT_EQUAL(inventory_count_kind(inv, true), 1);
+    /* a resync of the VMs leaves the VMIs alone, and the other way round */
     cJSON *running = tu_parse("{\"metadata\": {\"name\": \"v\", \"namespace\": \"n\"}, \"status\": "
                               "{\"phase\": \"Running\", \"nodeName\": \"x\"}}");
-    CU_ASSERT_EQUAL(inventory_put(keep, true, running, NULL, err, sizeof err), AG_OK);
-    CU_ASSERT_EQUAL(inventory_put(keep, false, jc, NULL, err, sizeof err), AG_OK);
+    inventory_sync_begin(inv, false);
+    CU_ASSERT_EQUAL(inventory_put(inv, false, jc, NULL, err, sizeof err), AG_OK);
+    CU_ASSERT_EQUAL(inventory_put(inv, true, running, NULL, err, sizeof err), AG_OK);
     cJSON_Delete(running);
-    CU_ASSERT_TRUE(inventory_replace_kind(inv, false, keep));
-    CU_ASSERT_EQUAL(inventory_count_kind(keep, false), 0);
-    CU_ASSERT_EQUAL(inventory_count_kind(keep, true), 1);
-    CU_ASSERT_EQUAL(inventory_count(keep), 1);
-    CU_ASSERT_TRUE(inventory_replace_kind(inv, true, keep));
-    CU_ASSERT_EQUAL(inventory_count(keep), 0);
-    CU_ASSERT_EQUAL(inventory_bytes(keep) < 4096, true);
+    CU_ASSERT_TRUE(inventory_sync_end(inv, false, true));
     CU_ASSERT_EQUAL(inventory_count_kind(inv, false), 1);
     CU_ASSERT_EQUAL(inventory_count_kind(inv, true), 1);
-    inventory_free(keep);
+    CU_ASSERT_EQUAL(inventory_count(inv), 1);
+    inventory_sync_begin(inv, true);                    /* the VMI is gone: the entry keeps the VM */
+    CU_ASSERT_TRUE(inventory_sync_end(inv, true, true));
+    CU_ASSERT_EQUAL(inventory_count_kind(inv, true), 0);
+    CU_ASSERT_EQUAL(inventory_count_kind(inv, false), 1);
+    CU_ASSERT_EQUAL(inventory_count(inv), 1);
     cJSON_Delete(nokey);
     cJSON_Delete(ja);
     cJSON_Delete(jb);
@@ -672,4 +722,5 @@ UNIT_SUITE("audit", suite_init, suite_cleanup,
            { "compact facts: one exactly sized chunk per object", test_compact },
            { "change detection, delete, relist", test_changes },
            { "same facts: the object stays in place; a new uid is a change", test_same_facts_kept_in_place },
+           { "resync of many: the unseen go in one pass, order kept", test_sync_many },
            { "watch lines", test_watch_lines })

@@ -50,22 +50,19 @@ static double clock_s(clockid_t id)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Re-read the folder's VMs and VMIs into the inventory in place: unchanged ones stay where they
+ * are, nothing is allocated for them, and those gone from the folder are forgotten. */
 static void reload_dir(void)
 {
-    struct inventory *fresh = inventory_new();
     char err[512] = "";
-    if (!fresh)
-        return;
-    if (inventory_load_dir(fresh, au.o.inventory_dir, err, sizeof err) != AG_OK) {
-        log_warn("audit: VMs of %s: %s (keeping the previous ones)", au.o.inventory_dir, err);
-        inventory_free(fresh);
-        return;
-    }
-    /* both kinds from the same read */
-    inventory_replace_kind(au.o.inv, false, fresh);
-    inventory_replace_kind(au.o.inv, true, fresh);
-    inventory_free(fresh);
-    mem_give_back();    /* the copies of the folder's VMs, freed: hand them back */
+    inventory_sync_begin(au.o.inv, false);
+    inventory_sync_begin(au.o.inv, true);
+    bool ok = inventory_load_dir(au.o.inv, au.o.inventory_dir, err, sizeof err) == AG_OK;
+    if (!ok)
+        log_warn("audit: VMs of %s: %s (none forgotten until the folder reads again)", au.o.inventory_dir, err);
+    inventory_sync_end(au.o.inv, false, ok);
+    inventory_sync_end(au.o.inv, true, ok);
+    mem_give_back();    /* the read's transients */
 }
 
 /* One audit; true when Events were left for a later run. */

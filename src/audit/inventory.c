@@ -20,6 +20,8 @@ struct inventory {
     size_t nvm, nvmi;
     size_t bytes;
     uint64_t generation;
+    unsigned epoch[2];          /* per kind (VM, VMI): bumped by inventory_sync_begin */
+    uint64_t sync_from[2];      /* the generation at the begin */
 };
 
 struct inventory *inventory_new(void)
@@ -234,30 +236,35 @@ static bool fill(struct inv_obj *o, struct pool *pool, const cJSON *obj, bool is
     return true;
 }
 
-/* Build the compact form of one object (NULL only on allocation failure): read once into a
- * scratch pool to learn how much it needs, then again into a pool of exactly one chunk that
- * size (the same allocations in the same order fit it). */
-static struct inv_obj *obj_make(const cJSON *obj, bool is_vmi, const char *ns)
+/* Read the facts once into a scratch pool: their fingerprint, and the size of the pool that holds
+ * them (the same allocations in the same order fit it). False only on allocation failure. */
+static bool obj_probe(const cJSON *obj, bool is_vmi, const char *ns, uint64_t *fp, size_t *need)
+{
+    struct inv_obj t;
+    struct pool *scratch = pool_new(INV_SCRATCH_CHUNK);
+    bool ok = scratch && fill(&t, scratch, obj, is_vmi, ns);
+    if (ok) {
+        *fp = fingerprint(&t);
+        *need = pool_used(scratch);
+    }
+    pool_free(scratch);
+    return ok;
+}
+
+/* The compact form of one object in a pool of exactly `need` bytes (NULL only on allocation
+ * failure). */
+static struct inv_obj *obj_make(const cJSON *obj, bool is_vmi, const char *ns, size_t need)
 {
     struct inv_obj *o = mem_calloc(1, sizeof *o);
-    struct pool *scratch = pool_new(INV_SCRATCH_CHUNK);
-    if (!o || !scratch || !fill(o, scratch, obj, is_vmi, ns))
-        goto nomem;
-    size_t used = pool_used(scratch);
-    pool_free(scratch);
-    scratch = NULL;
-    struct pool *pool = pool_new(used ? used : 16);
+    struct pool *pool = o ? pool_new(need ? need : 16) : NULL;
     if (!pool || !fill(o, pool, obj, is_vmi, ns)) {
         pool_free(pool);
-        goto nomem;
+        mem_free(o);
+        return NULL;
     }
     o->pool = pool;
     o->fingerprint = fingerprint(o);
     return o;
-nomem:
-    pool_free(scratch);
-    mem_free(o);
-    return NULL;
 }
 
 /* ---- the sorted array ----------------------------------------------------------------------- */
@@ -341,11 +348,12 @@ static enum ag_result put_locked(struct inventory *inv, bool is_vmi, const char 
     if (changed)
         *changed = differs;
     if (!differs) {
-        /* the same facts: keep the object already in place, so a re-read of the folder or a
-         * relist frees its copies instead of moving every long-lived object (heap holes) */
+        /* the same facts: keep the object already in place (long-lived objects never move) */
+        (*slot)->seen = inv->epoch[is_vmi];
         obj_free(o);
         return AG_OK;
     }
+    o->seen = inv->epoch[is_vmi];
     if (!*slot)
         (*(is_vmi ? &inv->nvmi : &inv->nvm))++;
     inv->bytes -= obj_bytes(*slot);
@@ -356,24 +364,33 @@ static enum ag_result put_locked(struct inventory *inv, bool is_vmi, const char 
     return AG_OK;
 }
 
-/* Remove the VM or VMI of entry `at`; drops the entry when it holds neither. Lock held. */
-static bool delete_locked(struct inventory *inv, bool is_vmi, size_t at)
+/* Free the VM or VMI of `e` (which holds one); frees `e` too and returns true when it is left
+ * holding neither (the caller takes it out of the array). Lock held. */
+static bool forget_locked(struct inventory *inv, struct inv_entry *e, bool is_vmi)
 {
-    struct inv_entry *e = inv->items[at];
     struct inv_obj **slot = is_vmi ? &e->vmi : &e->vm;
-    if (!*slot)
-        return false;
     inv->bytes -= obj_bytes(*slot);
     obj_free(*slot);
     *slot = NULL;
     (*(is_vmi ? &inv->nvmi : &inv->nvm))--;
-    if (!e->vm && !e->vmi) {
-        inv->bytes -= sizeof *e + strlen(e->ns) + strlen(e->name) + 2;
-        mem_free(e);
+    inv->generation++;
+    if (e->vm || e->vmi)
+        return false;
+    inv->bytes -= sizeof *e + strlen(e->ns) + strlen(e->name) + 2;
+    mem_free(e);
+    return true;
+}
+
+/* Remove the VM or VMI of entry `at`; drops the entry when it holds neither. Lock held. */
+static bool delete_locked(struct inventory *inv, bool is_vmi, size_t at)
+{
+    struct inv_entry *e = inv->items[at];
+    if (!(is_vmi ? e->vmi : e->vm))
+        return false;
+    if (forget_locked(inv, e, is_vmi)) {
         memmove(&inv->items[at], &inv->items[at + 1], (inv->n - at - 1) * sizeof *inv->items);
         inv->n--;
     }
-    inv->generation++;
     return true;
 }
 
@@ -415,7 +432,25 @@ enum ag_result inventory_put(struct inventory *inv, bool is_vmi, const cJSON *ob
         *changed = false;
     if (!key_of(obj, &ns, &name, err, errlen))
         return AG_EINVAL;
-    struct inv_obj *o = obj_make(obj, is_vmi, ns);
+    uint64_t fp;
+    size_t need;
+    if (!obj_probe(obj, is_vmi, ns, &fp, &need)) {
+        snprintf(err, errlen, "out of memory");
+        return AG_ENOMEM;
+    }
+    /* the same facts as the object in place (most updates, every unchanged item of a relist or
+     * a re-read): mark it seen and allocate nothing */
+    pthread_mutex_lock(&inv->mu);
+    bool found;
+    size_t at = find(inv, ns, name, &found);
+    struct inv_obj *cur = found ? (is_vmi ? inv->items[at]->vmi : inv->items[at]->vm) : NULL;
+    if (cur && cur->fingerprint == fp) {
+        cur->seen = inv->epoch[is_vmi];
+        pthread_mutex_unlock(&inv->mu);
+        return AG_OK;
+    }
+    pthread_mutex_unlock(&inv->mu);
+    struct inv_obj *o = obj_make(obj, is_vmi, ns, need);
     if (!o) {
         snprintf(err, errlen, "out of memory");
         return AG_ENOMEM;
@@ -442,58 +477,32 @@ void inventory_delete(struct inventory *inv, bool is_vmi, const char *ns, const 
         *changed = did;
 }
 
-bool inventory_replace_kind(struct inventory *inv, bool is_vmi, struct inventory *keep)
+void inventory_sync_begin(struct inventory *inv, bool is_vmi)
 {
-    bool any = false;
     pthread_mutex_lock(&inv->mu);
-    pthread_mutex_lock(&keep->mu);
-    /* drop what `keep` does not hold */
-    for (size_t i = inv->n; i-- > 0;) {
-        struct inv_entry *e = inv->items[i];
-        if (!(is_vmi ? e->vmi : e->vm))
-            continue;
-        bool found;
-        size_t k = find(keep, e->ns, e->name, &found);
-        if (!found || !(is_vmi ? keep->items[k]->vmi : keep->items[k]->vm))
-            any |= delete_locked(inv, is_vmi, i);
-    }
-    /* take the rest */
-    for (size_t k = 0; k < keep->n; k++) {
-        struct inv_entry *e = keep->items[k];
-        struct inv_obj **slot = is_vmi ? &e->vmi : &e->vm;
-        if (!*slot)
-            continue;
-        bool changed = false;
-        struct inv_obj *o = *slot;
-        *slot = NULL;
-        if (put_locked(inv, is_vmi, e->ns, e->name, o, &changed) != AG_OK)
-            continue;   /* over the limit or out of memory: the object is dropped (freed) */
-        any |= changed;
-    }
-    /* `keep` holds only the other kind now */
-    size_t m = 0;
-    for (size_t k = 0; k < keep->n; k++) {
-        struct inv_entry *e = keep->items[k];
-        if (!e->vm && !e->vmi) {
-            keep->bytes -= sizeof *e + strlen(e->ns) + strlen(e->name) + 2;
-            entry_free(e);
-        } else {
-            keep->items[m++] = e;
-        }
-    }
-    keep->n = m;
-    if (is_vmi)
-        keep->nvmi = 0;
-    else
-        keep->nvm = 0;
-    keep->bytes = 0;
-    for (size_t k = 0; k < keep->n; k++)
-        keep->bytes += sizeof *keep->items[k] + strlen(keep->items[k]->ns) + strlen(keep->items[k]->name) + 2 +
-                       obj_bytes(keep->items[k]->vm) + obj_bytes(keep->items[k]->vmi);
-    keep->generation++;
-    pthread_mutex_unlock(&keep->mu);
+    inv->epoch[is_vmi]++;
+    inv->sync_from[is_vmi] = inv->generation;
     pthread_mutex_unlock(&inv->mu);
-    return any;
+}
+
+bool inventory_sync_end(struct inventory *inv, bool is_vmi, bool commit)
+{
+    pthread_mutex_lock(&inv->mu);
+    if (commit) {
+        /* one pass that keeps the order: forget the unseen objects, drop the entries left empty */
+        size_t m = 0;
+        for (size_t i = 0; i < inv->n; i++) {
+            struct inv_entry *e = inv->items[i];
+            struct inv_obj *o = is_vmi ? e->vmi : e->vm;
+            if (o && o->seen != inv->epoch[is_vmi] && forget_locked(inv, e, is_vmi))
+                continue;
+            inv->items[m++] = e;
+        }
+        inv->n = m;
+    }
+    bool changed = inv->generation != inv->sync_from[is_vmi];
+    pthread_mutex_unlock(&inv->mu);
+    return changed;
 }
 
 /* ---- folders and lists ---------------------------------------------------------------------- */

@@ -29,6 +29,7 @@ struct inv_obj {
     const char *node;           /* VMI: status.nodeName, NULL when absent */
     const char *uid;            /* metadata.uid, NULL when absent (Events name their object by it) */
     uint64_t fingerprint;       /* of everything above: an update that changes none of it changes nothing */
+    unsigned seen;              /* the sync epoch of its kind when it was last put (inventory_sync_*) */
 };
 
 struct inv_entry {
@@ -50,10 +51,14 @@ enum ag_result inventory_put(struct inventory *inv, bool is_vmi, const cJSON *ob
                              char *err, size_t errlen);
 /* Forget one VM or VMI; *changed (may be NULL) says whether it was there. */
 void inventory_delete(struct inventory *inv, bool is_vmi, const char *ns, const char *name, bool *changed);
-/* Forget every VM (is_vmi false) or every VMI that `keep` does not hold (after a relist), and
- * take every object of that kind from `keep` (which then holds only the other kind). Returns
- * whether anything changed. */
-bool inventory_replace_kind(struct inventory *inv, bool is_vmi, struct inventory *keep);
+/* A resync of one kind (a relist, a re-read of the folder), applied in place: after
+ * inventory_sync_begin, every put of that kind marks its object seen (one whose facts are the
+ * same stays where it is and nothing is allocated for it); inventory_sync_end with commit
+ * forgets the objects of that kind not seen since the begin. Without commit (the read failed)
+ * nothing is forgotten; the puts already made stay, each being a newer state. Returns whether
+ * anything of the inventory changed between begin and end. One sync per kind at a time. */
+void inventory_sync_begin(struct inventory *inv, bool is_vmi);
+bool inventory_sync_end(struct inventory *inv, bool is_vmi, bool commit);
 /* Add every VirtualMachine and VirtualMachineInstance of a JSON value: one object, a List, or
  * an array of them; other kinds are skipped. An item of those kinds with no usable key is
  * recorded as an unreadable VM named "<where>[<index>]" in namespace "" (so the audit reports

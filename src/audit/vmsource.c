@@ -154,7 +154,7 @@ static enum ag_result get_page(struct kube_client *c, const char *path, const at
     return AG_OK;
 }
 
-/* List one kind into `into` (a fresh inventory). *missing: the kind is not served. */
+/* List one kind into `into` (put item by item). *missing: the kind is not served. */
 static enum ag_result list_kind(struct kube_client *c, bool is_vmi, unsigned limit, const atomic_bool *stop,
                                 struct inventory *into, char *rv, size_t rvlen, bool *missing, char *err,
                                 size_t errlen)
@@ -320,21 +320,18 @@ static void *kind_main(void *arg)
     bool need_list = true;
     while (!atomic_load(&vs.stop)) {
         if (need_list) {
-            struct inventory *fresh = inventory_new();
+            /* applied in place: what the list holds is put (an unchanged VM stays as it is),
+             * what it lacks is forgotten once the whole list has been read */
             char err[512] = "";
             bool missing = false;
-            enum ag_result r = fresh ? list_kind(k->client, k->is_vmi, vs.o.page_limit, &vs.stop, fresh, k->rv,
-                                                 sizeof k->rv, &missing, err, sizeof err)
-                                     : AG_ENOMEM;
-            if (r == AG_OK) {
-                bool ch = inventory_replace_kind(vs.o.inv, k->is_vmi, fresh);
-                bool first = !atomic_load(&k->listed);
-                atomic_store(&k->listed, true);
-                if (ch || first)
-                    changed();
-            }
-            inventory_free(fresh);
-            mem_give_back();    /* the list's copies and pages, freed */
+            inventory_sync_begin(vs.o.inv, k->is_vmi);
+            enum ag_result r = list_kind(k->client, k->is_vmi, vs.o.page_limit, &vs.stop, vs.o.inv, k->rv,
+                                         sizeof k->rv, &missing, err, sizeof err);
+            bool ch = inventory_sync_end(vs.o.inv, k->is_vmi, r == AG_OK);
+            bool first = r == AG_OK && !atomic_exchange(&k->listed, true);
+            if (ch || first)
+                changed();
+            mem_give_back();    /* the list's pages */
             if (r != AG_OK) {
                 if (!atomic_load(&vs.stop))
                     log_warn("audit: %s", err);
