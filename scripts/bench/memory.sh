@@ -79,7 +79,7 @@ report() { # report MODE PID PORT READY_S
 }
 churn_samples() { # churn_samples MODE PID PORT: sample RSS during CHURN seconds
     end=$(( $(date +%s) + CHURN ))
-    first="" last="" min="" max="" n=0
+    first="" last="" min="" max="" n=0 all=""
     while [ "$(date +%s)" -lt "$end" ]; do
         sleep "$SAMPLE"
         r=$(kib "$2" VmRSS)
@@ -93,11 +93,31 @@ churn_samples() { # churn_samples MODE PID PORT: sample RSS during CHURN seconds
         { [ -z "$min" ] || [ "$r" -lt "$min" ]; } && min=$r
         { [ -z "$max" ] || [ "$r" -gt "$max" ]; } && max=$r
         n=$((n + 1))
+        all="$all $r"
     done
     [ -n "$first" ] || return 0
     printf '  %s s of churn, %s samples: RSS first %s, last %s, min %s, max %s MiB (last/first %s%%); peak since start %s MiB\n' \
         "$CHURN" "$n" "$(mib "$first")" "$(mib "$last")" "$(mib "$min")" "$(mib "$max")" \
         "$(awk -v a="$first" -v b="$last" 'BEGIN {printf "%+.1f", (b - a) * 100 / a}')" "$(mib "$(kib "$2" VmHWM)")"
+    # Flatness: the median of each minute's samples against the median of them all. A sample
+    # that lands while a rebuild is in flight is high (the rebuild's transients): the medians
+    # show the level, the max above shows the transients.
+    echo "$all" | awk -v per=$(( 60 / SAMPLE > 0 ? 60 / SAMPLE : 1 )) '
+        function median(a, n,   i, j, t) {
+            for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
+            return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+        }
+        { for (i = 1; i <= NF; i++) { v[i] = $i; w[i] = $i } n = NF }
+        END {
+            m = median(w, n); lo = hi = ""; out = ""
+            for (s = 1; s <= n; s += per) {
+                k = 0; for (i = s; i < s + per && i <= n; i++) g[++k] = v[i]
+                if (k < per / 2) break
+                mm = median(g, k); out = out sprintf(" %.1f", mm / 1024)
+                d = (mm - m) * 100 / m; if (lo == "" || d < lo) lo = d; if (hi == "" || d > hi) hi = d
+            }
+            printf "  per-minute medians (MiB):%s; median of all %.1f MiB; minutes within %+.1f%% / %+.1f%% of it\n", out, m / 1024, lo, hi
+        }'
 }
 
 for mode in $MODES; do
