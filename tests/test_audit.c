@@ -620,6 +620,50 @@ static void test_changes(void)
     inventory_free(inv);
 }
 
+/* List pages read item by item: items applied, resourceVersion and continue token taken; pages
+ * of every wrong shape refused with a reason, nothing past the fault applied; the same page again
+ * changes nothing. */
+static void test_list_pages(void)
+{
+    struct inventory *inv = inventory_new();
+    char rv[128] = "", cont[16], err[256];
+    const char *page = "{\"kind\": \"VirtualMachineList\", \"items\": [{\"metadata\": {\"name\": \"a\", "
+                       "\"namespace\": \"n\"}}, {\"metadata\": {\"name\": \"nokey\"}}, {\"metadata\": {\"name\": \"b\", "
+                       "\"namespace\": \"n\"}}], \"metadata\": {\"resourceVersion\": \"42\", \"continue\": \"next\"}}";
+    CU_ASSERT_EQUAL(vmsource_apply_page(inv, false, page, strlen(page), rv, sizeof rv, cont, sizeof cont, err,
+                                        sizeof err), AG_OK);
+    CU_ASSERT_EQUAL(inventory_count_kind(inv, false), 2);       /* the item without a namespace skipped */
+    CU_ASSERT_STRING_EQUAL(rv, "42");
+    CU_ASSERT_STRING_EQUAL(cont, "next");
+    uint64_t g = inventory_generation(inv);
+    CU_ASSERT_EQUAL(vmsource_apply_page(inv, false, page, strlen(page), rv, sizeof rv, cont, sizeof cont, err,
+                                        sizeof err), AG_OK);
+    CU_ASSERT_EQUAL(inventory_generation(inv), g);
+    const char *last = "{\"metadata\": {\"resourceVersion\": \"43\"}, \"items\": null}";
+    CU_ASSERT_EQUAL(vmsource_apply_page(inv, true, last, strlen(last), rv, sizeof rv, cont, sizeof cont, err,
+                                        sizeof err), AG_OK);
+    CU_ASSERT_STRING_EQUAL(cont, "");
+    CU_ASSERT_STRING_EQUAL(rv, "43");
+    static const char *const bad[] = {
+        "", "not json", "[]", "3", "{\"items\": {}}", "{\"items\": [{\"metadata\": {\"name\": \"c\", \"namespace\": \"n\"}}",
+        "{\"items\": [], \"metadata\": {\"continue\": \"a-token-longer-than-16\"}}",
+        "{\"items\": [{\"metadata\": {\"name\": \"d\", \"namespace\": \"n\"}}, ], \"kind\": \"x\"}",
+        "{\"items\": [], \"items\": []", "{\"items\": [1, 2], \"metadata\": []} trailing",
+        "{\"items\": [{\"metadata\": {\"name\": 1x}}, {\"metadata\": {\"name\": \"e\", \"namespace\": \"n\"}}]}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        err[0] = '\0';
+        CU_ASSERT_EQUAL(vmsource_apply_page(inv, false, bad[i], strlen(bad[i]), rv, sizeof rv, cont, sizeof cont, err,
+                                            sizeof err), AG_EINVAL);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err, "list of "));
+        CU_ASSERT_STRING_EQUAL(cont, "");
+    }
+    CU_ASSERT_TRUE(inventory_has(inv, false, "n", "c"));         /* complete items before the fault stay */
+    CU_ASSERT_TRUE(inventory_has(inv, false, "n", "d"));
+    CU_ASSERT_FALSE(inventory_has(inv, false, "n", "e"));        /* nothing after it */
+    inventory_free(inv);
+}
+
 static void test_watch_lines(void)
 {
     struct inventory *inv = inventory_new();
@@ -723,4 +767,5 @@ UNIT_SUITE("audit", suite_init, suite_cleanup,
            { "change detection, delete, relist", test_changes },
            { "same facts: the object stays in place; a new uid is a change", test_same_facts_kept_in_place },
            { "resync of many: the unseen go in one pass, order kept", test_sync_many },
-           { "watch lines", test_watch_lines })
+           { "watch lines", test_watch_lines },
+           { "list pages, item by item; malformed pages", test_list_pages })

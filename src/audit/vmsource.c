@@ -8,6 +8,7 @@
 #include <time.h>
 #include "audit/vmsource.h"
 #include "fileio.h"
+#include "liststream.h"
 #include "log.h"
 #include "mem.h"
 
@@ -18,6 +19,8 @@
 #define VS_MISSING_MS   60000u
 #define VS_RV_MAX       128
 #define VS_CONT_MAX     1024
+#define VS_REST_MAX     (1024u * 1024)          /* a list page outside its items (kind, metadata) */
+#define VS_NESTING      128
 
 static const cJSON *member(const cJSON *o, const char *k)
 {
@@ -154,6 +157,66 @@ static enum ag_result get_page(struct kube_client *c, const char *path, const at
     return AG_OK;
 }
 
+struct list_page {
+    struct inventory *inv;
+    bool is_vmi;
+    size_t skipped;
+};
+
+static enum ag_result list_item(const cJSON *it, size_t index, void *ctx, char *err, size_t errlen)
+{
+    struct list_page *lp = ctx;
+    char ierr[INVENTORY_ERR_MAX];
+    (void)index;
+    enum ag_result r = inventory_put(lp->inv, lp->is_vmi, it, NULL, ierr, sizeof ierr);
+    if (r == AG_EINVAL) {
+        if (lp->skipped++ < 5)
+            log_warn("audit: skipping a listed %s: %s", lp->is_vmi ? "VMI" : "VM", ierr);
+        return AG_OK;
+    }
+    if (r != AG_OK)
+        snprintf(err, errlen, "%s", ierr);
+    return r;
+}
+
+enum ag_result vmsource_apply_page(struct inventory *inv, bool is_vmi, const char *body, size_t len, char *rv,
+                                   size_t rvlen, char *cont, size_t contlen, char *err, size_t errlen)
+{
+    const char *base = is_vmi ? VMSOURCE_VMI_PATH : VMSOURCE_VM_PATH;
+    /* item by item: the memory is one item and the page's bytes, never the page's tree */
+    struct list_page lp = { inv, is_vmi, 0 };
+    char perr[INVENTORY_ERR_MAX] = "";
+    cJSON *page = NULL;
+    if (contlen)
+        cont[0] = '\0';
+    struct liststream *ls = liststream_new("items", VS_PAGE_MAX, VS_REST_MAX, VS_NESTING, list_item, &lp);
+    enum ag_result r = ls ? liststream_feed(ls, body ? body : "", len, perr, sizeof perr) : AG_ENOMEM;
+    if (r == AG_OK)
+        r = liststream_finish(ls, &page, NULL, perr, sizeof perr);
+    liststream_free(ls);
+    const cJSON *items = member(page, "items");
+    if (r == AG_OK && (!cJSON_IsObject(page) || (items && !cJSON_IsNull(items) && !cJSON_IsArray(items)))) {
+        snprintf(perr, sizeof perr, "not a list");
+        r = AG_EINVAL;
+    }
+    const cJSON *cj = member(member(page, "metadata"), "continue");
+    bool more = cJSON_IsString(cj) && cj->valuestring && cj->valuestring[0];
+    if (r == AG_OK && more && strlen(cj->valuestring) >= contlen) {
+        snprintf(perr, sizeof perr, "continue token too long");
+        r = AG_EINVAL;
+    }
+    if (r != AG_OK) {
+        snprintf(err, errlen, "list of %s: %s", base, r == AG_ENOMEM ? "out of memory" : perr);
+        cJSON_Delete(page);
+        return r;
+    }
+    copy_rv(page, rv, rvlen);
+    if (more)
+        snprintf(cont, contlen, "%s", cj->valuestring);
+    cJSON_Delete(page);
+    return AG_OK;
+}
+
 /* List one kind into `into` (put item by item). *missing: the kind is not served. */
 static enum ag_result list_kind(struct kube_client *c, bool is_vmi, unsigned limit, const atomic_bool *stop,
                                 struct inventory *into, char *rv, size_t rvlen, bool *missing, char *err,
@@ -185,42 +248,10 @@ static enum ag_result list_kind(struct kube_client *c, bool is_vmi, unsigned lim
             mem_free(body);
             return AG_EIO;
         }
-        cJSON *page = fileio_parse_json(body, blen, NULL);
+        r = vmsource_apply_page(into, is_vmi, body, blen, rv, rvlen, cont, sizeof cont, err, errlen);
         mem_free(body);
-        const cJSON *items = member(page, "items");
-        if (!page || (items && !cJSON_IsArray(items))) {
-            snprintf(err, errlen, "list of %s: not a list", base);
-            cJSON_Delete(page);
-            return AG_EINVAL;
-        }
-        size_t skipped = 0;
-        const cJSON *it;
-        cJSON_ArrayForEach(it, items) {
-            char ierr[INVENTORY_ERR_MAX];
-            r = inventory_put(into, is_vmi, it, NULL, ierr, sizeof ierr);
-            if (r == AG_EINVAL) {
-                if (skipped++ < 5)
-                    log_warn("audit: skipping a listed %s: %s", is_vmi ? "VMI" : "VM", ierr);
-            } else if (r != AG_OK) {
-                snprintf(err, errlen, "list of %s: %s", base, ierr);
-                cJSON_Delete(page);
-                return r;
-            }
-        }
-        const cJSON *meta = member(page, "metadata");
-        const cJSON *cj = member(meta, "continue");
-        copy_rv(page, rv, rvlen);
-        bool more = cJSON_IsString(cj) && cj->valuestring && cj->valuestring[0];
-        if (more && strlen(cj->valuestring) > VS_CONT_MAX) {
-            snprintf(err, errlen, "list of %s: continue token too long", base);
-            cJSON_Delete(page);
-            return AG_EINVAL;
-        }
-        if (more)
-            snprintf(cont, sizeof cont, "%s", cj->valuestring);
-        cJSON_Delete(page);
-        if (!more)
-            return AG_OK;
+        if (r != AG_OK || !cont[0])
+            return r;
     }
 }
 

@@ -38,4 +38,12 @@ enum ag_result vmsource_list_once(const struct kube_config *cfg, struct inventor
 enum ag_result vmsource_apply_line(struct inventory *inv, bool is_vmi, const char *line, size_t len, bool *changed,
                                    char *rv, size_t rvlen, bool *gone, char *err, size_t errlen);
 
+/* Apply one page of a VM or VMI list to `inv`, item by item (inventory_put; an item that cannot
+ * be keyed is skipped and logged). rv gets the list's resourceVersion when it has one, cont its
+ * continue token ("" on the last page). AG_EINVAL when the page is not a list (err says why,
+ * with the byte offset for bad JSON) or its continue token does not fit contlen; AG_ETOOBIG,
+ * AG_ENOMEM. Items before a failure stay applied. */
+enum ag_result vmsource_apply_page(struct inventory *inv, bool is_vmi, const char *body, size_t len, char *rv,
+                                   size_t rvlen, char *cont, size_t contlen, char *err, size_t errlen);
+
 #endif

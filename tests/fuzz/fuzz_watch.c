@@ -1,6 +1,14 @@
 /* fuzz_watch.c - libFuzzer target: the live-cluster source's watch-stream parser
- * (kube_store_apply_line) and the store it feeds. Input: a byte choosing the kind
- * ('0'..'7', any byte modulo KK_COUNT), then a watch stream, one event per line.
+ * (kube_store_apply_line) and the store it feeds, and the audit's VM and VMI source (watch lines
+ * and list pages into the inventory). Input: a byte choosing what is read, then the text:
+ *  - 'v' / 'i': a VM / VMI watch stream, one event per line (vmsource_apply_line);
+ *  - 'V' / 'I': one VM / VMI list page (vmsource_apply_page inside a resync);
+ *  - any other byte: the kind (modulo KK_COUNT), then a watch stream for the store.
+ * VM and VMI input, checked: every result is in range, a refused line changes nothing and says
+ * why, `changed` agrees with the inventory's generation, a change applied twice changes nothing
+ * the second time; a refused page says why and leaves no continue token, the same page again keeps
+ * the same VMs; nothing leaks.
+ * Store input, checked:
  * Checked, aborting on a violation:
  *  - every result is in range; a line that is no event is AG_EINVAL and changes nothing;
  *  - a change event that is refused leaves the store as it was and says why;
@@ -17,6 +25,8 @@
 #include <string.h>
 #include <cjson/cJSON.h>
 #include "kube_store.h"
+#include "audit/inventory.h"
+#include "audit/vmsource.h"
 #include "cluster.h"
 #include "log.h"
 #include "mem.h"
@@ -223,6 +233,76 @@ static void check_line(struct kube_store *s, unsigned kind, const char *line, si
     cJSON_Delete(j);
 }
 
+static void check_vm_lines(bool is_vmi, const char *text, size_t len)
+{
+    struct inventory *inv = inventory_new();
+    if (!inv)
+        fail("out of memory");
+    size_t lines = 0;
+    for (size_t pos = 0; pos < len && lines < MAX_LINES; lines++) {
+        const char *nl = memchr(text + pos, '\n', len - pos);
+        size_t end = nl ? (size_t)(nl - text) : len, n = end - pos;
+        char rv[128] = "", err[512] = "";
+        bool ch = false, gone = false;
+        uint64_t g = inventory_generation(inv);
+        enum ag_result r = vmsource_apply_line(inv, is_vmi, text + pos, n, &ch, rv, sizeof rv, &gone, err, sizeof err);
+        if (r != AG_OK && r != AG_EINVAL && r != AG_EIO && r != AG_ENOMEM)
+            fail("vmsource_apply_line: result out of range");
+        if (!terminated(rv, sizeof rv) || !terminated(err, sizeof err))
+            fail("vmsource_apply_line: unterminated rv or err");
+        if (ch != (inventory_generation(inv) != g))
+            fail("vmsource_apply_line: changed disagrees with the generation");
+        if (r == AG_EINVAL && (ch || !err[0]))
+            fail("vmsource_apply_line: a refused line changed the inventory or gave no reason");
+        if (gone && r != AG_EIO)
+            fail("vmsource_apply_line: gone without AG_EIO");
+        if (r == AG_OK && ch) {
+            r = vmsource_apply_line(inv, is_vmi, text + pos, n, &ch, rv, sizeof rv, &gone, err, sizeof err);
+            if (r != AG_OK || ch)
+                fail("vmsource_apply_line: the same change twice changed something the second time");
+        }
+        pos = end + 1;
+    }
+    if (inventory_count_kind(inv, !is_vmi) != 0)
+        fail("vmsource_apply_line: the other kind was touched");
+    inventory_free(inv);
+}
+
+/* One resync of one kind with `text` as its only page; returns whether it changed anything. */
+static bool resync_page(struct inventory *inv, bool is_vmi, const char *text, size_t len, enum ag_result *r)
+{
+    char rv[128] = "", cont[64] = "x", err[512] = "";
+    inventory_sync_begin(inv, is_vmi);
+    *r = vmsource_apply_page(inv, is_vmi, text, len, rv, sizeof rv, cont, sizeof cont, err, sizeof err);
+    bool ch = inventory_sync_end(inv, is_vmi, *r == AG_OK);
+    if (*r != AG_OK && *r != AG_EINVAL && *r != AG_ETOOBIG && *r != AG_ENOMEM)
+        fail("vmsource_apply_page: result out of range");
+    if (!terminated(rv, sizeof rv) || !terminated(cont, sizeof cont) || !terminated(err, sizeof err))
+        fail("vmsource_apply_page: unterminated rv, continue or err");
+    if (*r != AG_OK && (strncmp(err, "list of ", 8) != 0 || cont[0]))
+        fail("vmsource_apply_page: refused without a reason, or with a continue token");
+    return ch;
+}
+
+static void check_vm_page(bool is_vmi, const char *text, size_t len)
+{
+    struct inventory *inv = inventory_new();
+    if (!inv)
+        fail("out of memory");
+    enum ag_result r1, r2, r3;
+    resync_page(inv, is_vmi, text, len, &r1);
+    size_t n = inventory_count_kind(inv, is_vmi);
+    bool ch2 = resync_page(inv, is_vmi, text, len, &r2);
+    if (r2 != r1 || inventory_count_kind(inv, is_vmi) != n)
+        fail("vmsource_apply_page: the same page again gave another result or other VMs");
+    bool ch3 = resync_page(inv, is_vmi, text, len, &r3);
+    if (r3 != r1 || ch3 != ch2 || inventory_count_kind(inv, is_vmi) != n)
+        fail("vmsource_apply_page: not deterministic");
+    if (inventory_count_kind(inv, !is_vmi) != 0)
+        fail("vmsource_apply_page: the other kind was touched");
+    inventory_free(inv);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static bool ready;
@@ -234,6 +314,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size == 0)
         return 0;
     long live = mem_live();
+    if (data[0] == 'v' || data[0] == 'i' || data[0] == 'V' || data[0] == 'I') {
+        if (data[0] == 'v' || data[0] == 'i')
+            check_vm_lines(data[0] == 'i', (const char *)data + 1, size - 1);
+        else
+            check_vm_page(data[0] == 'I', (const char *)data + 1, size - 1);
+        if (mem_live() != live)
+            fail("the VM inventory leaked");
+        return 0;
+    }
     unsigned kind = data[0] % KK_COUNT;
     const char *text = (const char *)data + 1;
     size_t len = size - 1;
