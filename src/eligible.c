@@ -247,7 +247,7 @@ enum ag_result eligible_index_build(struct snapshot *s)
 {
     enum ag_result r = AG_ENOMEM;
     struct ptab keys = { 0 }, pairs = { 0 };
-    uint32_t *lab = NULL;               /* per label: key id, pair id */
+    uint32_t *lab = NULL;               /* per label: its pair id (the pair knows its key) */
     struct key_rec *krecs = NULL;
     struct pair_rec *precs = NULL;
     uint32_t *krank = NULL;
@@ -296,7 +296,7 @@ enum ag_result eligible_index_build(struct snapshot *s)
     ix->arch = arch;
 
     /* pass 1: ids and counts */
-    if (nlabels && !(lab = mem_malloc(2 * nlabels * sizeof *lab)))
+    if (nlabels && !(lab = mem_malloc(nlabels * sizeof *lab)))
         goto out;
     size_t li = 0;
     for (size_t i = 0; i < s->nnodes; i++) {
@@ -314,8 +314,7 @@ enum ag_result eligible_index_build(struct snapshot *s)
             keys.ents[kid].count++;
             if (pairs.ents[pid].count++ == 0)
                 pairs.ents[pid].kid = (uint32_t)kid;
-            lab[2 * li] = (uint32_t)kid;
-            lab[2 * li + 1] = (uint32_t)pid;
+            lab[li] = (uint32_t)pid;
         }
     }
     /* pass 2: the sets */
@@ -324,8 +323,9 @@ enum ag_result eligible_index_build(struct snapshot *s)
     li = 0;
     for (size_t i = 0; i < s->nnodes; i++) {
         for (size_t k = 0; k < s->nodes[i].labels.n; k++, li++) {
-            ent_add(&keys.ents[lab[2 * li]], (uint32_t)i);
-            ent_add(&pairs.ents[lab[2 * li + 1]], (uint32_t)i);
+            struct ptab_ent *pair = &pairs.ents[lab[li]];
+            ent_add(&keys.ents[pair->kid], (uint32_t)i);
+            ent_add(pair, (uint32_t)i);
         }
     }
 
