@@ -1,7 +1,8 @@
 # mk/fuzz.mk - the libFuzzer targets besides fuzz_review (included by the Makefile):
 #   build/fuzz_cluster  cluster-state object loaders (tests/fuzz/fuzz_cluster.c, seeds corpus-cluster/)
 #   build/fuzz_patch    JSON Patch builder, pointer escaping, base64 (fuzz_patch.c, corpus-patch/)
-#   build/fuzz_watch    watch-stream lines into the live-cluster store (fuzz_watch.c, corpus-watch/)
+#   build/fuzz_watch    watch-stream lines into the live-cluster store, and VM/VMI watch lines and
+#                       list pages into the audit inventory (fuzz_watch.c, corpus-watch/)
 #   build/fuzz_registry image references, manifests/indexes/configs, challenges, Docker config
 #                       files and token answers (fuzz_registry.c, corpus-registry/)
 #   build/fuzz_yaml     manifest text (YAML/JSON) into documents for archgate check (fuzz_yaml.c, corpus-yaml/)
