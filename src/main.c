@@ -416,22 +416,22 @@ static int cmd_serve(const struct config *cfg)
         source = SOURCE_KUBE;
         http_set_stale_fn(source_kube_stale_seconds);
         metrics_set_stale_fn(source_kube_stale_seconds);
+    } else if (cfg->cluster_state || cfg->image_catalog) {
+        /* the watcher makes the first load itself, on its own thread, and returns its result */
+        if (source_file_watch_start(cfg->cluster_state, cfg->image_catalog, cfg->cluster_poll_ms, err,
+                                    sizeof err) != AG_OK) {
+            log_error("cluster state: %s", err);
+            goto out;
+        }
+        source = SOURCE_FILE;
     } else {
-        if (source_file_load(cfg->cluster_state, cfg->image_catalog, &snap, err, sizeof err) != AG_OK) {
+        if (source_file_load(NULL, NULL, &snap, err, sizeof err) != AG_OK) {
             log_error("cluster state: %s", err);
             goto out;
         }
         snapshot_publish(snap);
         snap = NULL;
-        mem_give_back();
         metrics_cluster_reload(true);
-        if (cfg->cluster_state || cfg->image_catalog) {
-            if (source_file_watch_start(cfg->cluster_state, cfg->image_catalog, cfg->cluster_poll_ms) != AG_OK) {
-                log_error("cannot start the cluster-state watcher");
-                goto out;
-            }
-            source = SOURCE_FILE;
-        }
     }
     if (!registry_start(cfg, err, sizeof err)) {
         log_error("registry: %s", err);

@@ -349,6 +349,9 @@ static struct {
     char *dir, *catalog;
     unsigned interval_ms;
     unsigned long long stamp;
+    bool first_done;                /* the first load, made by the thread, and its result */
+    enum ag_result first_r;
+    char first_err[1024];
 } watch = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static void reload(void)
@@ -373,8 +376,20 @@ static void reload(void)
 static void *watch_main(void *arg)
 {
     (void)arg;
+    char err[sizeof watch.first_err] = "";
+    struct snapshot *s = NULL;
+    enum ag_result r = source_file_load(watch.dir, watch.catalog, &s, err, sizeof err);
+    if (r == AG_OK) {
+        snapshot_publish(s);
+        mem_give_back();
+        metrics_cluster_reload(true);
+    }
     pthread_mutex_lock(&watch.lock);
-    while (!watch.stop) {
+    watch.first_r = r;
+    snprintf(watch.first_err, sizeof watch.first_err, "%s", err);
+    watch.first_done = true;
+    pthread_cond_broadcast(&watch.cond);
+    while (r == AG_OK && !watch.stop) {
         struct timespec deadline;
         clock_gettime(CLOCK_MONOTONIC, &deadline);
         deadline.tv_sec += watch.interval_ms / 1000;
@@ -401,9 +416,12 @@ static void *watch_main(void *arg)
     return NULL;
 }
 
-enum ag_result source_file_watch_start(const char *dir, const char *catalog, unsigned interval_ms)
+enum ag_result source_file_watch_start(const char *dir, const char *catalog, unsigned interval_ms, char *err,
+                                       size_t errlen)
 {
     enum ag_result r = AG_ENOMEM;
+    if (errlen)
+        err[0] = '\0';
     pthread_mutex_lock(&watch.lock);
     if (watch.running) {
         r = AG_EINTERNAL;
@@ -432,8 +450,20 @@ enum ag_result source_file_watch_start(const char *dir, const char *catalog, uns
     watch.stop = false;
     watch.force = false;
     watch.stamp = source_file_stamp(watch.dir, watch.catalog);
+    watch.first_done = false;
     if (pthread_create(&watch.thread, NULL, watch_main, NULL) != 0) {
         r = AG_EINTERNAL;
+        snprintf(err, errlen, "cannot start the cluster-state watcher");
+        goto fail;
+    }
+    while (!watch.first_done)
+        pthread_cond_wait(&watch.cond, &watch.lock);
+    if (watch.first_r != AG_OK) {
+        r = watch.first_r;
+        snprintf(err, errlen, "%s", watch.first_err);
+        pthread_mutex_unlock(&watch.lock);
+        pthread_join(watch.thread, NULL);     /* it ended after the failed load */
+        pthread_mutex_lock(&watch.lock);
         goto fail;
     }
     watch.running = true;
@@ -445,6 +475,8 @@ fail:
     watch.dir = watch.catalog = NULL;
 out:
     pthread_mutex_unlock(&watch.lock);
+    if (r != AG_OK && errlen && !err[0])
+        snprintf(err, errlen, "%s", r == AG_ENOMEM ? "out of memory" : "cannot start the cluster-state watcher");
     return r;
 }
 

@@ -46,6 +46,13 @@ static void write_file(const char *name, const char *content)
     fclose(f);
 }
 
+static void remove_file(const char *name)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+    CU_ASSERT_EQUAL(unlink(path), 0);
+}
+
 /* Nodes named <prefix>-<i> (i < n) as a kubectl List, written to `name`. */
 static void write_nodes(const char *name, const char *prefix, int n)
 {
@@ -346,11 +353,19 @@ static void test_watcher(void)
     char err[512] = "";
     struct snapshot *s = NULL;
     fresh_dir();
+    /* a folder that does not load: the start says why, and no watcher runs */
+    write_file("bad.json", "{\"kind\": \"List\", \"items\": [");
+    snapshot_publish(NULL);
+    CU_ASSERT_NOT_EQUAL(source_file_watch_start(tmpdir, NULL, 100, err, sizeof err), AG_OK);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "bad.json"));
+    CU_ASSERT_PTR_NULL(snapshot_acquire());
+    remove_file("bad.json");
+    /* the first load is the watcher's: published before the start returns */
     write_nodes("nodes.json", "worker", 2);
-    CU_ASSERT_EQUAL_FATAL(source_file_load(tmpdir, NULL, &s, err, sizeof err), AG_OK);
-    snapshot_publish(s);
-    CU_ASSERT_EQUAL_FATAL(source_file_watch_start(tmpdir, NULL, 100), AG_OK);
-    CU_ASSERT_NOT_EQUAL(source_file_watch_start(tmpdir, NULL, 100), AG_OK);   /* one watcher */
+    CU_ASSERT_EQUAL_FATAL(source_file_watch_start(tmpdir, NULL, 100, err, sizeof err), AG_OK);
+    CU_ASSERT_EQUAL(current_nodes(), 2);
+    CU_ASSERT_NOT_EQUAL(source_file_watch_start(tmpdir, NULL, 100, err, sizeof err), AG_OK);   /* one watcher */
+    CU_ASSERT_TRUE(err[0] != '\0');
 
     /* a change is picked up and published */
     uint64_t g = snapshot_generation();
