@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <curl/curl.h>
 #include "kube_client.h"
+#include "clock.h"
 #include "mem.h"
 #include "version.h"
 
@@ -42,13 +43,6 @@ static CURLcode kc_global_rc = CURLE_FAILED_INIT;
 static void kc_global_init(void)
 {
     kc_global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* ---- headers and the bearer token ---- */
@@ -341,7 +335,7 @@ static size_t header_cb(char *data, size_t size, size_t nmemb, void *arg)
 {
     (void)data;
     struct xfer *x = arg;
-    x->last_ms = now_ms();
+    x->last_ms = clock_mono_ms();
     return size * nmemb;
 }
 
@@ -397,7 +391,7 @@ static CURLcode run(struct xfer *x)
 {
     struct kube_client *c = x->c;
     CURLcode result = CURLE_OK;
-    x->last_ms = now_ms();
+    x->last_ms = clock_mono_ms();
     if (curl_multi_add_handle(c->multi, c->easy) != CURLM_OK)
         return CURLE_FAILED_INIT;
     for (;;) {
@@ -422,7 +416,7 @@ static CURLcode run(struct xfer *x)
             x->stopped = true;
             break;
         }
-        if (x->idle_ms > 0 && now_ms() - x->last_ms >= x->idle_ms) {
+        if (x->idle_ms > 0 && clock_mono_ms() - x->last_ms >= x->idle_ms) {
             x->stalled = true;
             break;
         }
@@ -458,7 +452,7 @@ static size_t body_cb(char *data, size_t size, size_t nmemb, void *arg)
 {
     struct body *b = arg;
     size_t n = size * nmemb;
-    b->x.last_ms = now_ms();
+    b->x.last_ms = clock_mono_ms();
     if (n > b->max - b->len) {
         b->toobig = true;
         return n ? 0 : 1;
@@ -620,7 +614,7 @@ static size_t stream_cb(char *data, size_t size, size_t nmemb, void *arg)
 {
     struct stream *s = arg;
     size_t n = size * nmemb;
-    s->x.last_ms = now_ms();
+    s->x.last_ms = clock_mono_ms();
     if (s->x.stop && atomic_load(s->x.stop)) {
         s->x.stopped = true;
         return 0;

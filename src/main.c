@@ -11,6 +11,7 @@
 #include "check/check.h"
 #include "config.h"
 #include "cluster.h"
+#include "clock.h"
 #include "http.h"
 #include "log.h"
 #include "mem.h"
@@ -472,14 +473,7 @@ static int cmd_serve(const struct config *cfg)
         /* Not ready, still serving, while the endpoints controller and kube-apiserver stop sending
          * here; SIGHUP is ignored now, another SIGTERM/SIGINT ends the delay early. */
         http_begin_drain();
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += cfg->shutdown_delay_ms / 1000;
-        until.tv_nsec += (long)(cfg->shutdown_delay_ms % 1000) * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
+        struct timespec until = clock_deadline(CLOCK_REALTIME, cfg->shutdown_delay_ms);
         for (;;) {
             struct timespec now, left;
             clock_gettime(CLOCK_REALTIME, &now);

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <cjson/cJSON.h>
 #include "mem.h"
+#include "clock.h"
 
 static atomic_long fail_countdown = -1;   /* -1: never fail */
 static atomic_long live;
@@ -278,9 +279,7 @@ static void *trimmer_main(void *arg)
         malloc_trim(0);
         pthread_mutex_lock(&trimmer.mu);
         trimmer.trims++;
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += MEM_TRIM_EVERY_S;
+        struct timespec until = clock_deadline(CLOCK_REALTIME, MEM_TRIM_EVERY_S * 1000LL);
         while (!trimmer.stop && pthread_cond_timedwait(&trimmer.cv, &trimmer.mu, &until) == 0)
             ;
     }

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "source_file.h"
+#include "clock.h"
 #include "hash.h"
 #include "fileio.h"
 #include "liststream.h"
@@ -390,14 +391,7 @@ static void *watch_main(void *arg)
     watch.first_done = true;
     pthread_cond_broadcast(&watch.cond);
     while (r == AG_OK && !watch.stop) {
-        struct timespec deadline;
-        clock_gettime(CLOCK_MONOTONIC, &deadline);
-        deadline.tv_sec += watch.interval_ms / 1000;
-        deadline.tv_nsec += (long)(watch.interval_ms % 1000) * 1000000L;
-        if (deadline.tv_nsec >= 1000000000L) {
-            deadline.tv_sec++;
-            deadline.tv_nsec -= 1000000000L;
-        }
+        struct timespec deadline = clock_deadline(CLOCK_MONOTONIC, watch.interval_ms);
         while (!watch.stop && !watch.force) {
             if (pthread_cond_timedwait(&watch.cond, &watch.lock, &deadline) == ETIMEDOUT)
                 break;

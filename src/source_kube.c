@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "source_kube.h"
+#include "clock.h"
 #include "fileio.h"
 #include "source_file.h"
 #include "kube_store.h"
@@ -35,13 +36,6 @@
 #define QUICK_END_MS    1000                 /* a watch that ends this fast without an event ... */
 #define QUICK_ENDS      3                    /* ... this many times in a row is backed off */
 #define LOG_REFUSED_MAX 10                   /* per kind, refused objects logged at warn; then debug */
-
-static long long now_ms(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
 
 /* ---- paths ---------------------------------------------------------------------------------- */
 
@@ -320,7 +314,7 @@ restart:
             goto out;
         }
         if (lc->req_since)
-            atomic_store(lc->req_since, now_ms());
+            atomic_store(lc->req_since, clock_mono_ms());
         enum ag_result r = fetch(lc->client, path, LIST_PAGE_MAX, lc->stop, &status, &b, err, errlen);
         if (lc->req_since)
             atomic_store(lc->req_since, 0);
@@ -455,14 +449,7 @@ static struct {
 /* Sleep `ms`, or less when stopping. */
 static void sk_sleep(unsigned ms)
 {
-    struct timespec d;
-    clock_gettime(CLOCK_MONOTONIC, &d);
-    d.tv_sec += ms / 1000;
-    d.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (d.tv_nsec >= 1000000000L) {
-        d.tv_sec++;
-        d.tv_nsec -= 1000000000L;
-    }
+    struct timespec d = clock_deadline(CLOCK_MONOTONIC, ms);
     pthread_mutex_lock(&sk.lock);
     while (!atomic_load(&sk.stop))
         if (pthread_cond_timedwait(&sk.wake, &sk.lock, &d) == ETIMEDOUT)
@@ -496,7 +483,7 @@ static void healthy(struct kind_state *ks)
 {
     long long since = atomic_exchange(&ks->fail_since, 0);
     if (since && (ks->error_logged || ks->auth_logged))
-        log_info("kube: %s list/watch recovered after %.1f s", ks->k->name, (double)(now_ms() - since) / 1e3);
+        log_info("kube: %s list/watch recovered after %.1f s", ks->k->name, (double)(clock_mono_ms() - since) / 1e3);
     ks->error_logged = false;
     ks->auth_logged = false;
 }
@@ -504,7 +491,7 @@ static void healthy(struct kind_state *ks)
 static void failing(struct kind_state *ks, long long since)
 {
     long long zero = 0;
-    atomic_compare_exchange_strong(&ks->fail_since, &zero, since ? since : now_ms());
+    atomic_compare_exchange_strong(&ks->fail_since, &zero, since ? since : clock_mono_ms());
     metrics_kube_count(ks->idx, KC_ERRORS);
 }
 
@@ -550,7 +537,7 @@ static bool watch_line(void *arg, const char *line, size_t len)
     struct watch_ctx *w = arg;
     struct kind_state *ks = w->ks;
     struct kube_line ln;
-    w->last_ms = now_ms();
+    w->last_ms = clock_mono_ms();
     enum ag_result r = kube_store_apply_line(sk.store, ks->idx, line, len, &ln);
     if (ln.type == KUBE_LINE_BAD) {
         if (!w->first && w->events == 0) {
@@ -612,7 +599,7 @@ static bool do_list(struct kind_state *ks, bool *missing)
     struct list_result res;
     char err[1024] = "";
     struct list_ctx lc = { ks->client, ks->idx, sk.page_limit, &sk.stop, &ks->req_since, &ks->refused_logged };
-    long long t0 = now_ms();
+    long long t0 = clock_mono_ms();
     *missing = false;
     enum outcome o = list_kind(&lc, &res, err, sizeof err);
     if (o == O_STOP)
@@ -645,7 +632,7 @@ static bool do_list(struct kind_state *ks, bool *missing)
         ks->attempt = 0;
         snprintf(ks->rv, sizeof ks->rv, "%s", res.rv);
         log_debug("kube: listed %zu %s in %zu page(s) at resourceVersion %s in %lld ms", n, ks->k->name, res.pages,
-                  ks->rv, now_ms() - t0);
+                  ks->rv, clock_mono_ms() - t0);
         return true;
     }
     failing(ks, t0);
@@ -665,7 +652,7 @@ static enum outcome probe(struct kind_state *ks, long *status, char *err, size_t
     *status = 0;
     if (!list_path(path, sizeof path, ks->k, 1, NULL))
         return O_BAD;
-    atomic_store(&ks->req_since, now_ms());
+    atomic_store(&ks->req_since, clock_mono_ms());
     enum ag_result r = fetch(ks->client, path, LIST_PAGE_MAX, &sk.stop, status, &b, err, errlen);
     atomic_store(&ks->req_since, 0);
     enum outcome o = O_OK;
@@ -734,7 +721,7 @@ static void *kind_main(void *arg)
             need_list = true;
             continue;
         }
-        long long t0 = now_ms();
+        long long t0 = clock_mono_ms();
         w.last_ms = t0;
         enum ag_result r = kube_client_stream(ks->client, path, WATCH_LINE_MAX, WATCH_IDLE_MS, &sk.stop, watch_line,
                                               &w, &status, err, sizeof err);
@@ -742,7 +729,7 @@ static void *kind_main(void *arg)
             mem_free(w.first);
             break;
         }
-        long long t1 = now_ms();
+        long long t1 = clock_mono_ms();
         if (r == AG_OK && status >= 200 && status <= 299 && w.res == WR_OK) {
             /* the server ended the stream (timeoutSeconds, or it closed it): go on from the last version */
             metrics_kube_count(ks->idx, KC_WATCH_RESTARTS);
@@ -834,7 +821,7 @@ static void rebuild_once(void)
 {
     char err[512] = "";
     size_t refused = 0;
-    long long t0 = now_ms();
+    long long t0 = clock_mono_ms();
     struct snapshot *s = kube_store_build(sk.store, &refused, err, sizeof err);
     if (!s) {
         log_error("kube: building the cluster snapshot failed, keeping the current one: %s", err);
@@ -852,13 +839,13 @@ static void rebuild_once(void)
     if (!atomic_load(&sk.synced)) {
         atomic_store(&sk.synced, true);
         log_info("cluster state synced from %s in %lld ms: %zu nodes, %zu DataSources, %zu PVCs, %zu preferences, "
-                 "HyperConverged %s, KubeVirt %s%s", sk.server, now_ms() - sk.start_ms, nn, nds, npvc, npref,
+                 "HyperConverged %s, KubeVirt %s%s", sk.server, clock_mono_ms() - sk.start_ms, nn, nds, npvc, npref,
                  hco ? "found" : "absent", kv ? "found" : "absent", refused ? " (some objects skipped)" : "");
         if (sk.on_synced)
             sk.on_synced();
     } else {
         log_debug("kube: cluster snapshot rebuilt in %lld ms (generation %llu): %zu nodes, %zu DataSources",
-                  now_ms() - t0, (unsigned long long)snapshot_generation(), nn, nds);
+                  clock_mono_ms() - t0, (unsigned long long)snapshot_generation(), nn, nds);
     }
 }
 
@@ -881,33 +868,23 @@ static void check_catalog(void)
     pthread_mutex_unlock(&sk.lock);
 }
 
-static void add_ms(struct timespec *t, long long ms)
-{
-    t->tv_sec += (time_t)(ms / 1000);
-    t->tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (t->tv_nsec >= 1000000000L) {
-        t->tv_sec++;
-        t->tv_nsec -= 1000000000L;
-    }
-}
-
 static void *rebuild_main(void *arg)
 {
     (void)arg;
-    long long catalog_checked = now_ms();
+    long long catalog_checked = clock_mono_ms();
     pthread_mutex_lock(&sk.lock);
     while (!atomic_load(&sk.stop)) {
-        if (sk.catalog && now_ms() - catalog_checked >= CATALOG_POLL_MS) {
+        if (sk.catalog && clock_mono_ms() - catalog_checked >= CATALOG_POLL_MS) {
             pthread_mutex_unlock(&sk.lock);
             check_catalog();
-            catalog_checked = now_ms();
+            catalog_checked = clock_mono_ms();
             pthread_mutex_lock(&sk.lock);
             continue;
         }
         if (!(sk.changed && all_listed())) {
             struct timespec d;
             clock_gettime(CLOCK_MONOTONIC, &d);
-            add_ms(&d, CATALOG_POLL_MS);
+            clock_add_ms(&d, CATALOG_POLL_MS);
             pthread_cond_timedwait(&sk.changed_cv, &sk.lock, &d);
             continue;
         }
@@ -915,7 +892,7 @@ static void *rebuild_main(void *arg)
         pthread_mutex_unlock(&sk.lock);
         struct timespec next;
         clock_gettime(CLOCK_MONOTONIC, &next);
-        add_ms(&next, sk.coalesce_ms);
+        clock_add_ms(&next, sk.coalesce_ms);
         rebuild_once();
         /* at most one rebuild per coalesce period: changes meanwhile wait for the next one */
         pthread_mutex_lock(&sk.lock);
@@ -1016,7 +993,7 @@ enum ag_result source_kube_start(const struct source_kube_opts *opts, char *err,
     sk.missing_retry_ms = opts->missing_retry_ms ? opts->missing_retry_ms : 60000;
     sk.coalesce_ms = opts->coalesce_ms ? opts->coalesce_ms : 100;
     sk.on_synced = opts->on_synced;
-    sk.start_ms = now_ms();
+    sk.start_ms = clock_mono_ms();
     sk.server = mem_strdup(opts->cfg->server);
     sk.source = mem_strdup(opts->cfg->source ? opts->cfg->source : opts->cfg->server);
     sk.catalog = opts->catalog ? mem_strdup(opts->catalog) : NULL;
@@ -1086,7 +1063,7 @@ bool source_kube_synced(void)
 
 unsigned source_kube_stale_seconds(void)
 {
-    long long now = now_ms(), longest = 0;
+    long long now = clock_mono_ms(), longest = 0;
     for (unsigned i = 0; i < KK_COUNT; i++) {
         long long fs = atomic_load(&sk.kinds[i].fail_since);
         long long rs = atomic_load(&sk.kinds[i].req_since);
@@ -1113,7 +1090,7 @@ enum ag_result source_kube_list_once(const struct kube_config *cfg, const char *
     struct kube_store *store = NULL;
     size_t nk;
     const struct kube_kind *kinds = kube_kinds(&nk);
-    long long t0 = now_ms();
+    long long t0 = clock_mono_ms();
 
     if (!err || !errlen) {
         err = dummy;
@@ -1161,7 +1138,7 @@ enum ag_result source_kube_list_once(const struct kube_config *cfg, const char *
         goto out;
     }
     log_info("cluster state listed from %s in %lld ms: %zu nodes, %zu DataSources, %zu PVCs, %zu preferences",
-             cfg->server, now_ms() - t0, s->nnodes, s->ndatasources, s->npvcs, s->npreferences);
+             cfg->server, clock_mono_ms() - t0, s->nnodes, s->ndatasources, s->npvcs, s->npreferences);
     *out = s;
     r = AG_OK;
 out:

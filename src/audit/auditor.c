@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 #include "audit/auditor.h"
+#include "clock.h"
 #include "audit/audit.h"
 #include "audit/events.h"
 #include "cluster.h"
@@ -35,13 +36,6 @@ static struct {
     atomic_bool leading;
     bool stale_logged;
 } au = { .mu = PTHREAD_MUTEX_INITIALIZER };
-
-static long long mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static double clock_s(clockid_t id)
 {
@@ -148,7 +142,7 @@ static void *auditor_main(void *arg)
             if (au.o.inventory_dir && sg != seen_snap)
                 reload_dir();
             uint64_t ig = inventory_generation(au.o.inv);
-            long long now = mono_ms();
+            long long now = clock_mono_ms();
             if (!was_leading || sg != seen_snap || ig != seen_inv || now - last >= AUDITOR_MAX_IDLE_MS ||
                 (retry_at && now >= retry_at)) {
                 seen_snap = sg;

@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <cjson/cJSON.h>
 #include "audit/lease.h"
+#include "clock.h"
 #include "fileio.h"
 #include "log.h"
 #include "mem.h"
@@ -33,13 +34,6 @@ static struct {
     long long observed_ms;
     long long renewed_ms;       /* last successful acquire or renew */
 } ls = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
-
-static long long mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* metav1.MicroTime: 2026-12-05T17:04:42.123456Z */
 static void micro_time(char *buf, size_t len)
@@ -192,7 +186,7 @@ static bool try_acquire_or_renew(void)
     }
     if (status == 404) {
         mem_free(body);
-        ls.observed_ms = mono_ms();
+        ls.observed_ms = clock_mono_ms();
         return write_lease(NULL, ls.identity, now, now, 0, duration_s);
     }
     if (status != 200) {
@@ -220,7 +214,7 @@ static bool try_acquire_or_renew(void)
     char seen[sizeof ls.observed];
     snprintf(seen, sizeof seen, "%.250s|%.60s|%.60s", holder ? holder : "", renew ? renew : "",
              acquire ? acquire : "");
-    long long t = mono_ms();
+    long long t = clock_mono_ms();
     if (strcmp(seen, ls.observed) != 0) {
         snprintf(ls.observed, sizeof ls.observed, "%s", seen);
         ls.observed_ms = t;
@@ -267,7 +261,7 @@ static void *lease_main(void *arg)
     (void)arg;
     while (!atomic_load(&ls.stop)) {
         bool ok = try_acquire_or_renew();
-        long long t = mono_ms();
+        long long t = clock_mono_ms();
         if (ok) {
             ls.renewed_ms = t;
             set_leading(true);
@@ -279,14 +273,7 @@ static void *lease_main(void *arg)
         unsigned wait = ls.o.retry_ms;
         if (!atomic_load(&ls.leading))
             wait += (unsigned)(rand() % (int)(ls.o.retry_ms / 5 + 1));
-        struct timespec until;
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_sec += wait / 1000;
-        until.tv_nsec += (long)(wait % 1000) * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
+        struct timespec until = clock_deadline(CLOCK_MONOTONIC, wait);
         pthread_mutex_lock(&ls.mu);
         while (!atomic_load(&ls.stop) && pthread_cond_timedwait(&ls.cv, &ls.mu, &until) == 0)
             ;
@@ -319,7 +306,7 @@ enum ag_result lease_start(const struct lease_opts *o, char *err, size_t errlen)
     pthread_cond_destroy(&ls.cv);
     pthread_cond_init(&ls.cv, &ca);
     pthread_condattr_destroy(&ca);
-    srand((unsigned)mono_ms() ^ (unsigned)getpid());
+    srand((unsigned)clock_mono_ms() ^ (unsigned)getpid());
     if (pthread_create(&ls.thread, NULL, lease_main, NULL) != 0) {
         kube_client_free(ls.client);
         ls.client = NULL;

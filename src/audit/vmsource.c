@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 #include "audit/vmsource.h"
+#include "clock.h"
 #include "fileio.h"
 #include "liststream.h"
 #include "log.h"
@@ -386,8 +387,7 @@ static void *kind_main(void *arg)
         struct vs_watch w = { .k = k };
         long status = 0;
         char err[512] = "";
-        struct timespec t0, t1;
-        clock_gettime(CLOCK_MONOTONIC, &t0);
+        long long t0 = clock_mono_ms();
         enum ag_result r = kube_client_stream(k->client, path, VS_LINE_MAX, VS_WATCH_IDLE, &vs.stop, vs_line, &w,
                                               &status, err, sizeof err);
         if (atomic_load(&vs.stop))
@@ -401,9 +401,7 @@ static void *kind_main(void *arg)
             continue;
         }
         /* a watch the server ends at once, with nothing in it, again and again: back off */
-        clock_gettime(CLOCK_MONOTONIC, &t1);
-        long long ms = (long long)(t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
-        if (ms < 1000 && w.lines == 0)
+        if (clock_mono_ms() - t0 < 1000 && w.lines == 0)
             backoff(k);
     }
     return NULL;

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <curl/curl.h>
 #include "registry/client.h"
+#include "clock.h"
 #include "registry/manifest.h"
 #include "mem.h"
 #include "patch.h"
@@ -46,9 +47,7 @@ static int on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, cu
 
 uint64_t registry_now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    return (uint64_t)clock_mono_ms();
 }
 
 const char *registry_status_name(enum registry_status s)
