@@ -26,6 +26,21 @@ struct server {
     char log[512];              /* its stdout and stderr */
 };
 
+struct kubefake;
+
+/* Write `text` to `path`; false on any error. */
+bool itest_write_file(const char *path, const char *text);
+/* Put every item of the List in `file` into the stand-in's collection `path` (only those of kind
+ * `only_kind` when not NULL). */
+bool itest_fake_put_file(struct kubefake *f, const char *file, const char *path, const char *only_kind);
+/* The stand-in kube-apiserver on itest_base's certificate, serving every kind the cluster source
+ * lists (HyperConverged v1 not: a CRD version the cluster does not serve, counted as empty) with
+ * the sample cluster's nodes, DataSources, HyperConverged and KubeVirt in them, and requiring the
+ * bearer token "itest-token". NULL on failure. */
+struct kubefake *itest_fake_cluster(void);
+/* A kubeconfig at `path` for https://127.0.0.1:PORT with itest_base's CA and "itest-token". */
+bool itest_write_kubeconfig(const char *path, unsigned port);
+
 /* Run certs/gen-certs.sh OUTDIR with extra arguments (may be ""). */
 bool itest_gen_certs(const char *outdir, const char *extra);
 /* path = dir/name (into a static-free caller buffer). */

@@ -42,43 +42,11 @@ static double now_s(void)
     return tu_now_us() / 1e6;
 }
 
-static bool put_file(const char *file, const char *path, const char *only_kind)
-{
-    cJSON *j = tu_load_json(file);
-    const cJSON *items = cJSON_GetObjectItemCaseSensitive(j, "items"), *it;
-    bool ok = j && items;
-    cJSON_ArrayForEach(it, items) {
-        const char *k = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "kind"));
-        if (only_kind && (!k || strcmp(k, only_kind) != 0))
-            continue;
-        char *t = cJSON_PrintUnformatted(it);
-        ok = ok && t && kubefake_put(fake, path, t) != 0;
-        cJSON_free(t);
-    }
-    cJSON_Delete(j);
-    return ok;
-}
-
-static bool write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    bool ok = f && fputs(text, f) >= 0;
-    return f ? fclose(f) == 0 && ok : false;
-}
-
 static int suite_init(void)
 {
-    char crt[600], key[600], ca[600], text[2048];
-    itest_path(crt, sizeof crt, itest_base, "tls.crt");
-    itest_path(key, sizeof key, itest_base, "tls.key");
-    itest_path(ca, sizeof ca, itest_base, "ca.crt");
     K = kube_kinds(NULL);
-    fake = kubefake_start(crt, key);
-    if (!fake)
+    if (!(fake = itest_fake_cluster()))
         return 1;
-    for (unsigned k = 0; k < KK_COUNT; k++)
-        if (k != KK_HCO_V1)
-            kubefake_collection(fake, K[k].path, K[k].list_kind, K[k].api_version, K[k].kind);
     kubefake_collection(fake, VMSOURCE_VM_PATH, "VirtualMachineList", "kubevirt.io/v1", "VirtualMachine");
     kubefake_collection(fake, VMSOURCE_VMI_PATH, "VirtualMachineInstanceList", "kubevirt.io/v1",
                         "VirtualMachineInstance");
@@ -86,23 +54,12 @@ static int suite_init(void)
     kubefake_collection(fake, EVENTS, "EventList", "v1", "Event");
     kubefake_writable(fake, LEASES);
     kubefake_writable(fake, EVENTS);
-    if (!put_file(SAMPLES "cluster/nodes.json", K[KK_NODE].path, NULL) ||
-        !put_file(SAMPLES "cluster/datasources.json", K[KK_DATASOURCE].path, NULL) ||
-        !put_file(SAMPLES "cluster/hyperconverged.json", K[KK_HCO_V1BETA1].path, NULL) ||
-        !put_file(SAMPLES "cluster/kubevirt.json", K[KK_KUBEVIRT].path, NULL) ||
-        !put_file(SAMPLES "cluster/vms.json", VMSOURCE_VM_PATH, "VirtualMachine") ||
-        !put_file(SAMPLES "cluster/vms.json", VMSOURCE_VMI_PATH, "VirtualMachineInstance"))
+    if (!itest_fake_put_file(fake, SAMPLES "cluster/vms.json", VMSOURCE_VM_PATH, "VirtualMachine") ||
+        !itest_fake_put_file(fake, SAMPLES "cluster/vms.json", VMSOURCE_VMI_PATH, "VirtualMachineInstance"))
         return 1;
-    kubefake_require_token(fake, "itest-token");
     itest_path(kubeconfig, sizeof kubeconfig, itest_dir, "kubeconfig-audit");
-    snprintf(text, sizeof text,
-             "apiVersion: v1\nkind: Config\ncurrent-context: fake\n"
-             "clusters:\n- name: fake\n  cluster:\n    server: https://127.0.0.1:%u\n    certificate-authority: %s\n"
-             "users:\n- name: archgate\n  user:\n    token: itest-token\n"
-             "contexts:\n- name: fake\n  context:\n    cluster: fake\n    user: archgate\n",
-             kubefake_port(fake), ca);
     setenv(LEASE_TIMINGS_ENV, "3000,2000,500", 1);
-    return write_file(kubeconfig, text) ? 0 : 1;
+    return itest_write_kubeconfig(kubeconfig, kubefake_port(fake)) ? 0 : 1;
 }
 
 static int suite_cleanup(void)
@@ -142,10 +99,10 @@ static void test_cli(void)
     size_t len = 0;
     char *nodes = tu_read_file(SAMPLES "cluster/nodes.json", &len);
     snprintf(path, sizeof path, "%s/nodes.json", dir);
-    CU_ASSERT_TRUE(nodes && write_file(path, nodes));
+    CU_ASSERT_TRUE(nodes && itest_write_file(path, nodes));
     mem_free(nodes);
     snprintf(path, sizeof path, "%s/vms.json", dir);
-    CU_ASSERT_TRUE(write_file(path, "{\"kind\": \"List\", \"items\": [{\"apiVersion\": \"kubevirt.io/v1\", \"kind\": "
+    CU_ASSERT_TRUE(itest_write_file(path, "{\"kind\": \"List\", \"items\": [{\"apiVersion\": \"kubevirt.io/v1\", \"kind\": "
                                     "\"VirtualMachine\", \"metadata\": {\"name\": \"a\", \"namespace\": \"n\", "
                                     "\"annotations\": {\"archgate.io/image-architectures\": \"amd64\"}}}]}"));
     const char *a3[] = { "audit", "--cluster-state", dir, NULL };
@@ -161,7 +118,7 @@ static void test_cli(void)
     const char *b3[] = { "audit", "--mutate", NULL };
     CU_ASSERT_EQUAL(itest_run(b3, out, sizeof out, err, sizeof err), 2);
     snprintf(path, sizeof path, "%s/zz.json", dir);
-    CU_ASSERT_TRUE(write_file(path, "{\"kind\": "));
+    CU_ASSERT_TRUE(itest_write_file(path, "{\"kind\": "));
     CU_ASSERT_EQUAL(itest_run(a3, out, sizeof out, err, sizeof err), 2);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "zz.json"));
 }
@@ -382,7 +339,7 @@ static void test_serve_folder(void)
         snprintf(src, sizeof src, SAMPLES "cluster/%s", files[i]);
         char *t = tu_read_file(src, NULL);
         snprintf(path, sizeof path, "%s/%s", dir, files[i]);
-        CU_ASSERT_TRUE_FATAL(t && write_file(path, t));
+        CU_ASSERT_TRUE_FATAL(t && itest_write_file(path, t));
         mem_free(t);
     }
     unsetenv("POD_NAME");
@@ -403,7 +360,7 @@ static void test_serve_folder(void)
     }
     char *t = cJSON_Print(j);
     snprintf(path, sizeof path, "%s/vms.json", dir);
-    CU_ASSERT_TRUE(write_file(path, t));
+    CU_ASSERT_TRUE(itest_write_file(path, t));
     cJSON_free(t);
     cJSON_Delete(j);
     CU_ASSERT_TRUE(wait_metric(&s, "archgate_audit_vms{result=\"refused\"}", 0, 5));

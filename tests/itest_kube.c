@@ -27,20 +27,6 @@ static void sleep_ms(long ms)
     nanosleep(&ts, NULL);
 }
 
-static bool put_items(const char *file, unsigned kind)
-{
-    cJSON *j = tu_load_json(file);
-    const cJSON *items = cJSON_GetObjectItemCaseSensitive(j, "items"), *it;
-    bool ok = j && items;
-    cJSON_ArrayForEach(it, items) {
-        char *t = cJSON_PrintUnformatted(it);
-        ok = ok && t && kubefake_put(fake, K[kind].path, t) != 0;
-        cJSON_free(t);
-    }
-    cJSON_Delete(j);
-    return ok;
-}
-
 /* The node of the sample cluster named `name`, as JSON text (cJSON_free it). */
 static char *sample_node(const char *name)
 {
@@ -57,47 +43,15 @@ static char *sample_node(const char *name)
     return t;
 }
 
-static bool write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    bool ok = f && fputs(text, f) >= 0;
-    return f ? fclose(f) == 0 && ok : false;
-}
-
 static int suite_init(void)
 {
-    char crt[600], key[600], ca[600], text[2048];
-    itest_path(crt, sizeof crt, itest_base, "tls.crt");
-    itest_path(key, sizeof key, itest_base, "tls.key");
-    itest_path(ca, sizeof ca, itest_base, "ca.crt");
     K = kube_kinds(NULL);
-    fake = kubefake_start(crt, key);
-    if (!fake)
+    if (!(fake = itest_fake_cluster()))
         return 1;
-    for (unsigned k = 0; k < KK_COUNT; k++)
-        if (k != KK_HCO_V1)     /* a CRD version the cluster does not serve: counted as empty */
-            kubefake_collection(fake, K[k].path, K[k].list_kind, K[k].api_version, K[k].kind);
-    if (!put_items(SAMPLES "cluster/nodes.json", KK_NODE) ||
-        !put_items(SAMPLES "cluster/datasources.json", KK_DATASOURCE) ||
-        !put_items(SAMPLES "cluster/hyperconverged.json", KK_HCO_V1BETA1) ||
-        !put_items(SAMPLES "cluster/kubevirt.json", KK_KUBEVIRT))
-        return 1;
-    kubefake_require_token(fake, "itest-token");
     itest_path(kubeconfig, sizeof kubeconfig, itest_dir, "kubeconfig");
-    snprintf(text, sizeof text,
-             "apiVersion: v1\nkind: Config\ncurrent-context: fake\n"
-             "clusters:\n- name: fake\n  cluster:\n    server: https://127.0.0.1:%u\n    certificate-authority: %s\n"
-             "users:\n- name: archgate\n  user:\n    token: itest-token\n"
-             "contexts:\n- name: fake\n  context:\n    cluster: fake\n    user: archgate\n",
-             kubefake_port(fake), ca);
     itest_path(badconfig, sizeof badconfig, itest_dir, "kubeconfig-nobody");
-    char bad[2048];
-    snprintf(bad, sizeof bad,
-             "apiVersion: v1\nkind: Config\ncurrent-context: fake\n"
-             "clusters:\n- name: fake\n  cluster:\n    server: https://127.0.0.1:1\n    certificate-authority: %s\n"
-             "users:\n- name: archgate\n  user:\n    token: itest-token\n"
-             "contexts:\n- name: fake\n  context:\n    cluster: fake\n    user: archgate\n", ca);
-    return write_file(kubeconfig, text) && write_file(badconfig, bad) ? 0 : 1;
+    /* nobody listens on port 1 */
+    return itest_write_kubeconfig(kubeconfig, kubefake_port(fake)) && itest_write_kubeconfig(badconfig, 1) ? 0 : 1;
 }
 
 static int suite_cleanup(void)

@@ -11,6 +11,8 @@
 #include <unistd.h>
 #include <cjson/cJSON.h>
 #include "itest.h"
+#include "kube_store.h"
+#include "kubefake.h"
 #include "mem.h"
 #include "testutil.h"
 
@@ -419,4 +421,66 @@ double server_metric(const struct server *s, const char *series)
     reply_free(&r);
     curl_easy_cleanup(h);
     return v;
+}
+
+/* ---- the stand-in kube-apiserver with the sample cluster ----------------------------------- */
+
+bool itest_write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    bool ok = f && fputs(text, f) >= 0;
+    return f ? fclose(f) == 0 && ok : false;
+}
+
+bool itest_fake_put_file(struct kubefake *f, const char *file, const char *path, const char *only_kind)
+{
+    cJSON *j = tu_load_json(file);
+    const cJSON *items = cJSON_GetObjectItemCaseSensitive(j, "items"), *it;
+    bool ok = j && items;
+    cJSON_ArrayForEach(it, items) {
+        const char *k = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "kind"));
+        if (only_kind && (!k || strcmp(k, only_kind) != 0))
+            continue;
+        char *t = cJSON_PrintUnformatted(it);
+        ok = ok && t && kubefake_put(f, path, t) != 0;
+        cJSON_free(t);
+    }
+    cJSON_Delete(j);
+    return ok;
+}
+
+struct kubefake *itest_fake_cluster(void)
+{
+    char crt[600], key[600];
+    itest_path(crt, sizeof crt, itest_base, "tls.crt");
+    itest_path(key, sizeof key, itest_base, "tls.key");
+    const struct kube_kind *K = kube_kinds(NULL);
+    struct kubefake *f = kubefake_start(crt, key);
+    if (!f)
+        return NULL;
+    for (unsigned k = 0; k < KK_COUNT; k++)
+        if (k != KK_HCO_V1)
+            kubefake_collection(f, K[k].path, K[k].list_kind, K[k].api_version, K[k].kind);
+    if (!itest_fake_put_file(f, "manifests/samples/cluster/nodes.json", K[KK_NODE].path, NULL) ||
+        !itest_fake_put_file(f, "manifests/samples/cluster/datasources.json", K[KK_DATASOURCE].path, NULL) ||
+        !itest_fake_put_file(f, "manifests/samples/cluster/hyperconverged.json", K[KK_HCO_V1BETA1].path, NULL) ||
+        !itest_fake_put_file(f, "manifests/samples/cluster/kubevirt.json", K[KK_KUBEVIRT].path, NULL)) {
+        kubefake_stop(f);
+        return NULL;
+    }
+    kubefake_require_token(f, "itest-token");
+    return f;
+}
+
+bool itest_write_kubeconfig(const char *path, unsigned port)
+{
+    char ca[600], text[2048];
+    itest_path(ca, sizeof ca, itest_base, "ca.crt");
+    snprintf(text, sizeof text,
+             "apiVersion: v1\nkind: Config\ncurrent-context: fake\n"
+             "clusters:\n- name: fake\n  cluster:\n    server: https://127.0.0.1:%u\n    certificate-authority: %s\n"
+             "users:\n- name: archgate\n  user:\n    token: itest-token\n"
+             "contexts:\n- name: fake\n  context:\n    cluster: fake\n    user: archgate\n",
+             port, ca);
+    return itest_write_file(path, text);
 }
