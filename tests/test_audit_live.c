@@ -422,16 +422,20 @@ static void test_vmsource(void)
     CU_ASSERT_TRUE(wait_count(inv, false, 5, 3000));
     /* history gone and the watch closed: a relist, with what changed meanwhile */
     unsigned lists = kubefake_count(f, VMSOURCE_VM_PATH, KF_LIST);
-    kubefake_compact(f);
+    kubefake_stall(f, true);        /* the open watch must not see the delete */
     CU_ASSERT(kubefake_delete(f, VMSOURCE_VM_PATH, "n", "v1") != 0);
+    kubefake_compact(f);
     kubefake_close_watches(f);
+    kubefake_stall(f, false);
     CU_ASSERT_TRUE(wait_count(inv, false, 4, 3000));
-    /* errors: back off and recover */
+    CU_ASSERT_TRUE(kubefake_count(f, VMSOURCE_VM_PATH, KF_LIST) > lists);
+    /* errors: back off and recover (watched again from its version) */
+    unsigned watches = kubefake_count(f, VMSOURCE_VM_PATH, KF_WATCH);
     kubefake_fail(f, VMSOURCE_VM_PATH, 500, 3);
     kubefake_close_watches(f);
     CU_ASSERT(kubefake_put(f, VMSOURCE_VM_PATH, "{\"metadata\": {\"name\": \"z\", \"namespace\": \"n\"}}") != 0);
     CU_ASSERT_TRUE(wait_count(inv, false, 5, 5000));
-    CU_ASSERT_TRUE(kubefake_count(f, VMSOURCE_VM_PATH, KF_LIST) > lists);
+    CU_ASSERT_TRUE(kubefake_count(f, VMSOURCE_VM_PATH, KF_WATCH) > watches + 1);
     /* stop while the server holds every answer back */
     kubefake_stall(f, true);
     kubefake_close_watches(f);
@@ -459,6 +463,42 @@ static bool leading_flag = true;
 static bool leading_fn(void)
 {
     return __atomic_load_n(&leading_flag, __ATOMIC_RELAXED);
+}
+
+/* A watch the server keeps refusing (403: RBAC lets the VMs be listed, not watched): watched
+ * again from the same version after a growing pause, never listed again, and it resumes once
+ * the watch is allowed. */
+static void test_vmsource_refused_watch(void)
+{
+    struct kube_config cfg;
+    struct kubefake *f = fake_start(&cfg);
+    kubefake_collection(f, VMSOURCE_VM_PATH, "VirtualMachineList", "kubevirt.io/v1", "VirtualMachine");
+    kubefake_collection(f, VMSOURCE_VMI_PATH, "VirtualMachineInstanceList", "kubevirt.io/v1",
+                        "VirtualMachineInstance");
+    CU_ASSERT(kubefake_put(f, VMSOURCE_VM_PATH, "{\"metadata\": {\"name\": \"a\", \"namespace\": \"n\"}}") != 0);
+    struct inventory *inv = inventory_new();
+    struct vmsource_opts o = { .cfg = &cfg, .inv = inv, .on_change = on_change };
+    char err[256];
+    CU_ASSERT_EQUAL_FATAL(vmsource_start(&o, err, sizeof err), AG_OK);
+    CU_ASSERT_TRUE(wait_count(inv, false, 1, 3000));
+    for (long t = 0; t < 3000 && !vmsource_synced(); t += 20)
+        sleep_ms(20);
+    unsigned lists = kubefake_count(f, VMSOURCE_VM_PATH, KF_LIST);
+    unsigned watches = kubefake_count(f, VMSOURCE_VM_PATH, KF_WATCH);
+    kubefake_fail(f, VMSOURCE_VM_PATH, 403, -1);
+    kubefake_close_watches(f);
+    sleep_ms(2000);
+    /* 200 + 400 + 800 ms of pauses fit in 2 s: a handful of attempts, not a storm, and no list */
+    unsigned tries = kubefake_count(f, VMSOURCE_VM_PATH, KF_WATCH) + kubefake_count(f, VMSOURCE_VM_PATH, KF_LIST) -
+                     watches - lists;
+    CU_ASSERT(tries >= 2 && tries <= 6);
+    kubefake_fail(f, VMSOURCE_VM_PATH, 403, 0);
+    CU_ASSERT(kubefake_put(f, VMSOURCE_VM_PATH, "{\"metadata\": {\"name\": \"b\", \"namespace\": \"n\"}}") != 0);
+    CU_ASSERT_TRUE(wait_count(inv, false, 2, 5000));
+    CU_ASSERT_EQUAL(kubefake_count(f, VMSOURCE_VM_PATH, KF_LIST), lists);    /* came by the watch */
+    vmsource_stop();
+    inventory_free(inv);
+    kubefake_stop(f);
 }
 
 /* The audit thread: audits when the snapshot or the inventory changes, exports its counts only
@@ -510,6 +550,7 @@ static void test_auditor(void)
 UNIT_SUITE("audit_live", suite_init, suite_cleanup,
            { "the audit thread: re-audits on change, exports while leading", test_auditor },
            { "VM and VMI list/watch: pages, changes, 410 relist, errors, prompt stop", test_vmsource },
+           { "a refused VM watch: retried from its version with back-off, no relist", test_vmsource_refused_watch },
            { "Events: once per transition, hourly PATCH, recovery, deleted VM, retry, per-run cap", test_events },
            { "Lease timings: client-go defaults, test override, bad overrides ignored", test_lease_timings },
            { "Lease: held by a live holder, taken when expired, renewed, stepped down, released", test_lease },

@@ -316,7 +316,8 @@ static void changed(void)
 struct vs_watch {
     struct vs_kind *k;
     bool gone, failed;
-    unsigned lines;
+    unsigned applied, skipped;
+    char first_skipped[256];    /* why the first skipped line was refused */
 };
 
 static bool vs_line(void *arg, const char *line, size_t len)
@@ -324,7 +325,6 @@ static bool vs_line(void *arg, const char *line, size_t len)
     struct vs_watch *w = arg;
     bool ch = false, gone = false;
     char err[512] = "";
-    w->lines++;
     enum ag_result r = vmsource_apply_line(vs.o.inv, w->k->is_vmi, line, len, &ch, w->k->rv, sizeof w->k->rv,
                                            &gone, err, sizeof err);
     if (ch)
@@ -340,9 +340,13 @@ static bool vs_line(void *arg, const char *line, size_t len)
         w->gone = true;     /* missed an event: relist */
         return false;
     }
-    if (r == AG_EINVAL)
-        log_warn("audit: watch of %s: skipping a line: %s", w->k->is_vmi ? "VMIs" : "VMs", err);
-    w->k->backoff_ms = 0;
+    if (r == AG_EINVAL) {
+        /* also the Status body of a refused watch: reported once the stream's status is known */
+        if (!w->skipped++)
+            snprintf(w->first_skipped, sizeof w->first_skipped, "%s", err);
+        return true;
+    }
+    w->applied++;
     return true;
 }
 
@@ -374,8 +378,7 @@ static void *kind_main(void *arg)
                 vs_sleep(VS_MISSING_MS);
                 continue;
             }
-            k->backoff_ms = 0;
-            need_list = false;
+            need_list = false;     /* the back-off ends with a watch that delivers, not here */
         }
         char path[4000];
         snprintf(path, sizeof path, "%s?watch=1&allowWatchBookmarks=true&timeoutSeconds=%u&resourceVersion=",
@@ -392,17 +395,25 @@ static void *kind_main(void *arg)
                                               &status, err, sizeof err);
         if (atomic_load(&vs.stop))
             break;
+        const char *what = k->is_vmi ? "VMIs" : "VMs";
+        if (r != AG_OK)
+            log_warn("audit: watch of %s: %s", what, err);
+        else if (status != 200)
+            log_warn("audit: watch of %s: HTTP %ld%s%s", what, status, w.skipped ? ": " : "", w.first_skipped);
+        else if (w.skipped)
+            log_warn("audit: watch of %s: skipped %u lines (the first: %s)", what, w.skipped, w.first_skipped);
         if (r != AG_OK || status != 200 || w.gone || w.failed) {
-            if (r != AG_OK)
-                log_warn("audit: watch of %s: %s", k->is_vmi ? "VMIs" : "VMs", err);
-            need_list = true;
+            /* 410, an ERROR event or a broken stream: list again. Any other refusal (403, 429,
+             * 500): watch again from the same version, after a growing pause */
+            need_list = r != AG_OK || w.gone || w.failed || status == 410;
             if (!w.gone)
                 backoff(k);
             continue;
         }
-        /* a watch the server ends at once, with nothing in it, again and again: back off */
-        if (clock_mono_ms() - t0 < 1000 && w.lines == 0)
-            backoff(k);
+        if (w.applied)
+            k->backoff_ms = 0;
+        else if (clock_mono_ms() - t0 < 1000)
+            backoff(k);     /* a watch the server ends at once, with nothing in it, again and again */
     }
     return NULL;
 }
