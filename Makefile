@@ -87,20 +87,14 @@ $(B)/itest: $(LIB_OBJ) $(ITEST_OBJ)
 	@echo "  LD      $@"
 	@$(CC) $(CFLAGS_ALL) -o $@ $^ $(TEST_LIBS) $(LDFLAGS)
 
-$(B)/bench_decide: $(LIB_OBJ) $(BENCH_OBJ)
-	@echo "  LD      $@"
-	@$(CC) $(CFLAGS_ALL) -o $@ $^ $(TEST_LIBS) $(LDFLAGS)
-
-$(B)/bench_kube: $(LIB_OBJ) $(BENCH_KUBE_OBJ)
-	@echo "  LD      $@"
-	@$(CC) $(CFLAGS_ALL) -o $@ $^ $(TEST_LIBS) $(LDFLAGS)
-
-$(B)/bench_request: $(LIB_OBJ) $(BENCH_REQ_OBJ)
-	@echo "  LD      $@"
-	@$(CC) $(CFLAGS_ALL) -o $@ $^ $(TEST_LIBS) $(LDFLAGS)
-
-$(B)/bench_registry: $(LIB_OBJ) $(BENCH_REG_OBJ)
-$(B)/bench_audit: $(LIB_OBJ) $(BENCH_AUDIT_OBJ)
+# Every benchmark is the library and its own objects, linked by one rule.
+BENCH_BINS := $(B)/bench_decide $(B)/bench_kube $(B)/bench_request $(B)/bench_registry $(B)/bench_audit
+$(B)/bench_decide: $(BENCH_OBJ)
+$(B)/bench_kube: $(BENCH_KUBE_OBJ)
+$(B)/bench_request: $(BENCH_REQ_OBJ)
+$(B)/bench_registry: $(BENCH_REG_OBJ)
+$(B)/bench_audit: $(BENCH_AUDIT_OBJ)
+$(BENCH_BINS): $(LIB_OBJ)
 	@echo "  LD      $@"
 	@$(CC) $(CFLAGS_ALL) -o $@ $^ $(TEST_LIBS) $(LDFLAGS)
 
@@ -133,7 +127,7 @@ fuzz: deps
 # The README's test command. Each stage prints its own summary; the last line totals them.
 test: deps
 	@$(MAKE) --no-print-directory all $(B)/unit_tests $(B)/unit_tests_san $(B)/itest $(B)/fuzz_review \
-	    $(FUZZ_EXTRA_BINS)
+	    $(FUZZ_EXTRA_BINS) $(BENCH_BINS)
 	@echo "=== the same build with clang (warning-free under -Werror)"
 	@$(MAKE) --no-print-directory B=$(B)/clang CC=$(CLANG) all $(B)/clang/unit_tests $(B)/clang/itest
 	@scripts/run-tests.sh
@@ -141,7 +135,7 @@ test: deps
 # Benchmarks print figures; they pass or fail nothing. BENCH_KUBE_SECONDS shortens the
 # live-cluster one (500 node events per second while reviews run).
 BENCH_KUBE_SECONDS ?= 60
-bench: deps $(B)/bench_decide $(B)/bench_request $(B)/bench_kube $(B)/bench_registry $(B)/bench_audit bench-memory
+bench: deps $(BENCH_BINS) bench-memory
 	$(B)/bench_decide
 	$(B)/bench_audit
 	$(B)/bench_request
