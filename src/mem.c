@@ -260,10 +260,10 @@ void mem_setup(void)
 static struct {
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    bool pending, running, stop;
+    bool pending, running, stop, cv_ready;
     unsigned long long trims;
     pthread_t thread;
-} trimmer = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
+} trimmer = { .mu = PTHREAD_MUTEX_INITIALIZER };
 
 static void *trimmer_main(void *arg)
 {
@@ -279,7 +279,7 @@ static void *trimmer_main(void *arg)
         malloc_trim(0);
         pthread_mutex_lock(&trimmer.mu);
         trimmer.trims++;
-        struct timespec until = clock_deadline(CLOCK_REALTIME, MEM_TRIM_EVERY_S * 1000LL);
+        struct timespec until = clock_deadline(CLOCK_MONOTONIC, MEM_TRIM_EVERY_S * 1000LL);
         while (!trimmer.stop && pthread_cond_timedwait(&trimmer.cv, &trimmer.mu, &until) == 0)
             ;
     }
@@ -291,7 +291,16 @@ bool mem_trimmer_start(void)
 {
     pthread_mutex_lock(&trimmer.mu);
     bool ok = trimmer.running;
-    if (!ok) {
+    if (!ok && !trimmer.cv_ready) {
+        /* the pause after a trim is measured on the monotonic clock: a wall-clock step back
+         * must not hold the trims */
+        pthread_condattr_t ca;
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        trimmer.cv_ready = pthread_cond_init(&trimmer.cv, &ca) == 0;
+        pthread_condattr_destroy(&ca);
+    }
+    if (!ok && trimmer.cv_ready) {
         trimmer.stop = false;
         ok = trimmer.running = pthread_create(&trimmer.thread, NULL, trimmer_main, NULL) == 0;
     }
@@ -304,7 +313,8 @@ void mem_trimmer_stop(void)
     pthread_mutex_lock(&trimmer.mu);
     bool was = trimmer.running;
     trimmer.stop = true;
-    pthread_cond_broadcast(&trimmer.cv);
+    if (trimmer.cv_ready)
+        pthread_cond_broadcast(&trimmer.cv);
     pthread_mutex_unlock(&trimmer.mu);
     if (was)
         pthread_join(trimmer.thread, NULL);
@@ -318,7 +328,8 @@ void mem_give_back(void)
 {
     pthread_mutex_lock(&trimmer.mu);
     trimmer.pending = true;
-    pthread_cond_signal(&trimmer.cv);
+    if (trimmer.cv_ready)       /* else no trimmer has run yet: it finds the request when started */
+        pthread_cond_signal(&trimmer.cv);
     pthread_mutex_unlock(&trimmer.mu);
 }
 

@@ -355,36 +355,35 @@ static struct {
     char first_err[1024];
 } watch = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
-static void reload(void)
+/* Load and publish; the first load's failure is the start's to report, a later one is logged
+ * and the current snapshot stays. */
+static enum ag_result reload(bool first, char *err, size_t errlen)
 {
-    char err[1024] = "";
     struct snapshot *s = NULL;
     unsigned long long stamp = source_file_stamp(watch.dir, watch.catalog);
-    enum ag_result r = source_file_load(watch.dir, watch.catalog, &s, err, sizeof err);
+    enum ag_result r = source_file_load(watch.dir, watch.catalog, &s, err, errlen);
     /* Remember the stamp of what was tried, so a broken file is reported once, not every poll. */
     watch.stamp = stamp;
     if (r != AG_OK) {
-        log_error("cluster state reload failed, keeping the current state: %s", err);
-        metrics_cluster_reload(false);
-        return;
+        if (!first) {
+            log_error("cluster state reload failed, keeping the current state: %s", err);
+            metrics_cluster_reload(false);
+        }
+        return r;
     }
     snapshot_publish(s);
     mem_give_back();
     metrics_cluster_reload(true);
-    log_info("cluster state reloaded (generation %llu)", (unsigned long long)snapshot_generation());
+    if (!first)
+        log_info("cluster state reloaded (generation %llu)", (unsigned long long)snapshot_generation());
+    return AG_OK;
 }
 
 static void *watch_main(void *arg)
 {
     (void)arg;
     char err[sizeof watch.first_err] = "";
-    struct snapshot *s = NULL;
-    enum ag_result r = source_file_load(watch.dir, watch.catalog, &s, err, sizeof err);
-    if (r == AG_OK) {
-        snapshot_publish(s);
-        mem_give_back();
-        metrics_cluster_reload(true);
-    }
+    enum ag_result r = reload(true, err, sizeof err);
     pthread_mutex_lock(&watch.lock);
     watch.first_r = r;
     snprintf(watch.first_err, sizeof watch.first_err, "%s", err);
@@ -402,8 +401,9 @@ static void *watch_main(void *arg)
         watch.force = false;
         pthread_mutex_unlock(&watch.lock);
         /* dir, catalog and stamp are only written by this thread while it runs */
+        char rerr[1024] = "";
         if (force || source_file_stamp(watch.dir, watch.catalog) != watch.stamp)
-            reload();
+            reload(false, rerr, sizeof rerr);
         pthread_mutex_lock(&watch.lock);
     }
     pthread_mutex_unlock(&watch.lock);
@@ -443,7 +443,6 @@ enum ag_result source_file_watch_start(const char *dir, const char *catalog, uns
     watch.interval_ms = interval_ms ? interval_ms : 1000;
     watch.stop = false;
     watch.force = false;
-    watch.stamp = source_file_stamp(watch.dir, watch.catalog);
     watch.first_done = false;
     if (pthread_create(&watch.thread, NULL, watch_main, NULL) != 0) {
         r = AG_EINTERNAL;
