@@ -86,6 +86,16 @@ static void set_leading(bool on)
 }
 
 /* A failed request: warned once, then at debug until one succeeds. */
+/* The timeout of one request: the leader never waits past its renew deadline (counted from the
+ * start of its last successful renewal), so it steps down before a follower can take over. */
+static long request_budget_ms(void)
+{
+    if (!atomic_load(&ls.leading))
+        return LEASE_HTTP_TIMEOUT_MS;
+    long long left = ls.renewed_ms + (long long)ls.o.renew_deadline_ms - clock_mono_ms();
+    return left < 1 ? 1 : left < LEASE_HTTP_TIMEOUT_MS ? (long)left : LEASE_HTTP_TIMEOUT_MS;
+}
+
 static void lease_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void lease_fail(const char *fmt, ...)
 {
@@ -148,7 +158,7 @@ static bool write_lease(const char *rv, const char *holder, const char *acquire,
     long status = 0;
     char *body = NULL;
     enum ag_result r = kube_client_request(ls.client, rv ? "PUT" : "POST", path, "application/json", text,
-                                           strlen(text), LEASE_BODY_MAX, LEASE_HTTP_TIMEOUT_MS, &status, &body, NULL,
+                                           strlen(text), LEASE_BODY_MAX, request_budget_ms(), &status, &body, NULL,
                                            err, sizeof err);
     cJSON_free(text);
     mem_free(body);
@@ -168,102 +178,113 @@ static bool write_lease(const char *rv, const char *holder, const char *acquire,
     return false;
 }
 
+/* What the Lease says, read with GET (one reader for renewing and releasing). */
+struct lease_rec {
+    cJSON *doc;                 /* owns the strings below */
+    const char *rv, *holder, *renew, *acquire;
+    int transitions;
+};
+
+/* AG_OK with *rec filled on 200; *status says what else came. A 200 whose body is not a Lease
+ * with a resourceVersion is AG_EINVAL (err says so). */
+static enum ag_result read_lease(struct lease_rec *rec, long *status, char *err, size_t errlen)
+{
+    char path[600];
+    char *body = NULL;
+    size_t len = 0;
+    memset(rec, 0, sizeof *rec);
+    lease_path(path, sizeof path, true);
+    enum ag_result r = kube_client_get(ls.client, path, LEASE_BODY_MAX, request_budget_ms(), status, &body, &len,
+                                       err, errlen);
+    if (r != AG_OK || *status != 200) {
+        mem_free(body);
+        return r;
+    }
+    rec->doc = fileio_parse_json(body, len, NULL);
+    mem_free(body);
+    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(rec->doc, "metadata");
+    const cJSON *spec = cJSON_GetObjectItemCaseSensitive(rec->doc, "spec");
+    rec->rv = str_of(meta, "resourceVersion");
+    rec->holder = str_of(spec, "holderIdentity");
+    rec->renew = str_of(spec, "renewTime");
+    rec->acquire = str_of(spec, "acquireTime");
+    const cJSON *tr = cJSON_IsObject(spec) ? cJSON_GetObjectItemCaseSensitive(spec, "leaseTransitions") : NULL;
+    rec->transitions = cJSON_IsNumber(tr) && tr->valueint > 0 ? tr->valueint : 0;     /* valueint is clamped */
+    if (!rec->rv) {
+        snprintf(err, errlen, "GET answered 200 without a Lease with a resourceVersion");
+        cJSON_Delete(rec->doc);
+        rec->doc = NULL;
+        return AG_EINVAL;
+    }
+    return AG_OK;
+}
+
 /* client-go tryAcquireOrRenew. */
 static bool try_acquire_or_renew(void)
 {
-    char path[600], err[512], now[40];
-    lease_path(path, sizeof path, true);
+    char err[512], now[40];
     long status = 0;
-    char *body = NULL;
-    size_t len = 0;
     int duration_s = (int)((ls.o.duration_ms + 999) / 1000);
     micro_time(now, sizeof now);
-    enum ag_result r = kube_client_get(ls.client, path, LEASE_BODY_MAX, LEASE_HTTP_TIMEOUT_MS, &status, &body, &len,
-                                       err, sizeof err);
+    struct lease_rec l;
+    enum ag_result r = read_lease(&l, &status, err, sizeof err);
     if (r != AG_OK) {
         lease_fail("%s", err);
         return false;
     }
     if (status == 404) {
-        mem_free(body);
         ls.observed_ms = clock_mono_ms();
         return write_lease(NULL, ls.identity, now, now, 0, duration_s);
     }
     if (status != 200) {
         lease_fail("GET answered %ld%s", status,
                    status == 403 ? " (RBAC: archgate needs create, get and update on this Lease)" : "");
-        mem_free(body);
         return false;
     }
     lease_ok();
-    cJSON *o = fileio_parse_json(body, len, NULL);
-    mem_free(body);
-    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(o, "metadata");
-    const cJSON *spec = cJSON_GetObjectItemCaseSensitive(o, "spec");
-    const char *rv = str_of(meta, "resourceVersion");
-    const char *holder = str_of(spec, "holderIdentity");
-    const char *renew = str_of(spec, "renewTime");
-    const char *acquire = str_of(spec, "acquireTime");
-    const cJSON *tr = cJSON_IsObject(spec) ? cJSON_GetObjectItemCaseSensitive(spec, "leaseTransitions") : NULL;
-    int transitions = cJSON_IsNumber(tr) ? (int)tr->valuedouble : 0;
-    bool ok = false;
-    if (!rv) {
-        log_warn("lease %s/%s: the Lease has no resourceVersion", ls.ns, ls.name);
-        goto out;
-    }
     char seen[sizeof ls.observed];
-    snprintf(seen, sizeof seen, "%.250s|%.60s|%.60s", holder ? holder : "", renew ? renew : "",
-             acquire ? acquire : "");
+    snprintf(seen, sizeof seen, "%.250s|%.60s|%.60s", l.holder ? l.holder : "", l.renew ? l.renew : "",
+             l.acquire ? l.acquire : "");
     long long t = clock_mono_ms();
     if (strcmp(seen, ls.observed) != 0) {
         snprintf(ls.observed, sizeof ls.observed, "%s", seen);
         ls.observed_ms = t;
     }
-    bool mine = holder && strcmp(holder, ls.identity) == 0;
-    if (holder && *holder && !mine && ls.observed_ms + (long long)ls.o.duration_ms > t)
-        goto out;       /* held by another, not expired */
-    ok = write_lease(rv, ls.identity, mine && acquire ? acquire : now, now, mine ? transitions : transitions + 1,
-                     duration_s);
-out:
-    cJSON_Delete(o);
+    bool mine = l.holder && strcmp(l.holder, ls.identity) == 0, ok = false;
+    if (!(l.holder && *l.holder && !mine && ls.observed_ms + (long long)ls.o.duration_ms > t))
+        ok = write_lease(l.rv, ls.identity, mine && l.acquire ? l.acquire : now, now,
+                         mine ? l.transitions : l.transitions + 1, duration_s);
+    /* else: held by another, not expired */
+    cJSON_Delete(l.doc);
     return ok;
 }
 
 /* Give the Lease up if this candidate holds it. */
 static void release(void)
 {
-    char path[600], err[512], now[40];
-    lease_path(path, sizeof path, true);
+    char err[512], now[40];
     long status = 0;
-    char *body = NULL;
-    size_t len = 0;
-    if (kube_client_get(ls.client, path, LEASE_BODY_MAX, LEASE_HTTP_TIMEOUT_MS, &status, &body, &len, err,
-                        sizeof err) != AG_OK || status != 200) {
-        mem_free(body);
+    struct lease_rec l;
+    if (read_lease(&l, &status, err, sizeof err) != AG_OK || status != 200)
         return;
-    }
-    cJSON *o = fileio_parse_json(body, len, NULL);
-    mem_free(body);
-    const cJSON *spec = cJSON_GetObjectItemCaseSensitive(o, "spec");
-    const char *holder = str_of(spec, "holderIdentity");
-    const char *rv = str_of(cJSON_GetObjectItemCaseSensitive(o, "metadata"), "resourceVersion");
-    const cJSON *tr = cJSON_IsObject(spec) ? cJSON_GetObjectItemCaseSensitive(spec, "leaseTransitions") : NULL;
-    if (holder && rv && strcmp(holder, ls.identity) == 0) {
+    if (l.holder && strcmp(l.holder, ls.identity) == 0) {
         micro_time(now, sizeof now);
-        if (write_lease(rv, "", now, now, cJSON_IsNumber(tr) ? (int)tr->valuedouble : 0, 1))
+        if (write_lease(l.rv, "", now, now, l.transitions, 1))
             log_info("lease %s/%s: released", ls.ns, ls.name);
     }
-    cJSON_Delete(o);
+    cJSON_Delete(l.doc);
 }
 
 static void *lease_main(void *arg)
 {
     (void)arg;
     while (!atomic_load(&ls.stop)) {
+        /* a renewal counts from when it started: the write may have landed at any point of it */
+        long long started = clock_mono_ms();
         bool ok = try_acquire_or_renew();
         long long t = clock_mono_ms();
         if (ok) {
-            ls.renewed_ms = t;
+            ls.renewed_ms = started;
             set_leading(true);
         } else if (atomic_load(&ls.leading) && t - ls.renewed_ms > (long long)ls.o.renew_deadline_ms) {
             log_warn("lease %s/%s: not renewed for %u ms: stepping down", ls.ns, ls.name, ls.o.renew_deadline_ms);
