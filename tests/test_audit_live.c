@@ -161,6 +161,22 @@ static void test_events(void)
     j = events_of(f);
     CU_ASSERT_EQUAL(cJSON_GetArraySize(j), 4);
     cJSON_Delete(j);
+
+    /* deleted and made again under its name, refusable for the same reason: within the hour, a
+     * new Warning on the new object (kubectl describe vm shows it), not a repeat on the old one */
+    const char *old_uid = r->findings[0].uid;
+    r->findings[0].uid = "uid-made-again";
+    CU_ASSERT_FALSE(events_apply(ev, r, inv, 100000 + 6100, 3600));
+    j = events_of(f);
+    CU_ASSERT_EQUAL(cJSON_GetArraySize(j), 5);
+    int on_new = 0;
+    cJSON_ArrayForEach(it, j) {
+        const char *u = cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(it, "involvedObject"), "uid"));
+        on_new += u && strcmp(u, "uid-made-again") == 0;
+    }
+    CU_ASSERT_EQUAL(on_new, 1);
+    cJSON_Delete(j);
+    r->findings[0].uid = old_uid;
     audit_report_free(r);
 
     /* more refusable VMs than the per-run cap: the rest wait for the next run */

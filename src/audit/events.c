@@ -265,7 +265,9 @@ bool events_apply(struct events *ev, const struct audit_report *r, struct invent
             s = *old;
         }
         bool on_vmi = !f->has_vm;      /* the Event goes on the VM when there is one (kubectl describe vm) */
-        bool fresh = !s.ns || strcmp(s.reason, f->reason) != 0 || s.is_vmi != on_vmi;
+        /* made again under its name (another uid): a new object, so a new Event on it */
+        bool new_uid = s.ns && f->uid && (!s.uid || strcmp(s.uid, f->uid) != 0);
+        bool fresh = !s.ns || strcmp(s.reason, f->reason) != 0 || s.is_vmi != on_vmi || new_uid;
         bool due = !fresh && now - s.last >= (time_t)repeat_s;
         if ((fresh || due) && budget == 0) {
             backlog = true;
@@ -286,6 +288,9 @@ bool events_apply(struct events *ev, const struct audit_report *r, struct invent
             if (!s.ns) {
                 s.ns = mem_strdup(f->ns);
                 s.name = mem_strdup(f->name);
+            }
+            if (!s.uid || new_uid) {
+                mem_free(s.uid);
                 s.uid = f->uid ? mem_strdup(f->uid) : NULL;
             }
             snprintf(s.reason, sizeof s.reason, "%s", f->reason);
