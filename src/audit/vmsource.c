@@ -70,7 +70,7 @@ enum ag_result vmsource_apply_line(struct inventory *inv, bool is_vmi, const cha
     } else if (strcmp(t, "ERROR") == 0) {
         const cJSON *code = member(obj, "code"), *msg = member(obj, "message");
         *gone = cJSON_IsNumber(code) && code->valuedouble == 410;
-        snprintf(err, errlen, "ERROR %d: %.300s", cJSON_IsNumber(code) ? (int)code->valuedouble : 0,
+        snprintf(err, errlen, "ERROR %d: %.300s", cJSON_IsNumber(code) ? code->valueint : 0,
                  cJSON_IsString(msg) && msg->valuestring ? msg->valuestring : "(no message)");
         r = AG_EIO;
     }

@@ -132,7 +132,7 @@ static bool is_insecure(const struct registry_client *c, const char *host)
 
 /* ---- one HTTP exchange ---- */
 
-struct body { char *p; size_t n, cap, limit; bool over; };
+struct body { char *p; size_t n, cap, limit; bool over, nomem; };
 
 static size_t on_body(char *data, size_t sz, size_t nm, void *ud)
 {
@@ -146,9 +146,13 @@ static size_t on_body(char *data, size_t sz, size_t nm, void *ud)
         size_t ncap = b->cap ? b->cap * 2 : 16384;
         while (ncap < b->n + n + 1)
             ncap *= 2;
+        if (ncap > b->limit + 1)
+            ncap = b->limit + 1;    /* a body of exactly the limit takes the limit, not twice it */
         char *np = mem_realloc(b->p, ncap);
-        if (!np)
+        if (!np) {
+            b->nomem = true;
             return 0;
+        }
         b->p = np;
         b->cap = ncap;
     }
@@ -289,6 +293,8 @@ static void transport_failed(struct lookup *l, const struct exchange *x, const c
         set_why(l, REG_ERROR, "not asked: archgate is stopping");
     else if (x->rc == CURLE_OPERATION_TIMEDOUT)
         set_why(l, REG_TIMEOUT, "did not answer within %.1fs", (double)l->c->timeout_ms / 1000.0);
+    else if (x->body.nomem)
+        set_why(l, REG_ERROR, "its %s could not be kept: out of memory", what);
     else if (x->body.over)
         set_why(l, REG_ERROR, "answered a %s larger than %u KiB", what,
                 (unsigned)(x->body.limit / 1024));
@@ -382,10 +388,8 @@ static bool registry_get(struct lookup *l, const char *path, const char *accept,
             return false;
         }
         if (x->status == 401 && attempt == 0) {
-            bool had = l->authz[0] != '\0';
             if (!authenticate(l, x))
                 return false;
-            (void)had;
             exchange_free(x);
             continue;
         }
