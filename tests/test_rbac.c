@@ -156,13 +156,19 @@ static void test_rbac_matches_kinds(void)
     struct rule role[MAX_RULES];
     int nr = parse_rules_of(text, "kind: Role", role);
     CU_ASSERT_EQUAL(nr, 2);
+    bool has_create = false, has_get = false, has_update = false;   /* each needed: the lease uses all three */
     for (int i = 0; i < nr; i++) {
         CASE_ASSERT(role[i].ngroups == 1 && strcmp(role[i].groups[0], "coordination.k8s.io") == 0, (size_t)i, "group");
         CASE_ASSERT(role[i].nresources == 1 && strcmp(role[i].resources[0], "leases") == 0, (size_t)i, "leases");
-        for (int v = 0; v < role[i].nverbs; v++)
+        for (int v = 0; v < role[i].nverbs; v++) {
             CASE_ASSERT(strcmp(role[i].verbs[v], "create") == 0 || strcmp(role[i].verbs[v], "get") == 0 ||
                         strcmp(role[i].verbs[v], "update") == 0, (size_t)i, role[i].verbs[v]);
+            has_create |= strcmp(role[i].verbs[v], "create") == 0;
+            has_get |= strcmp(role[i].verbs[v], "get") == 0;
+            has_update |= strcmp(role[i].verbs[v], "update") == 0;
+        }
     }
+    CU_ASSERT_TRUE(has_create && has_get && has_update);
     CU_ASSERT_PTR_NOT_NULL(strstr(text, "resourceNames: [\"archgate-auditor\"]"));
     CU_ASSERT_PTR_NULL(strstr(text, "\"*\""));
     mem_free(text);
