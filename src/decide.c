@@ -237,6 +237,27 @@ static archset datasource_archs(const struct snapshot *s, const struct datasourc
     return arch_bit(to->label_arch);
 }
 
+/* What the snapshot alone says an image runs on: its DataSource, its PVC, the architecture a
+ * registry image names, the catalog's entry for a containerDisk; 0 when it says nothing. */
+static archset snapshot_image_archs(const struct snapshot *s, const struct vm_image *im)
+{
+    if (!im->name)
+        return 0;
+    switch (im->kind) {
+    case IMG_DATASOURCE:
+        return datasource_archs(s, snapshot_find_datasource(s, im->ns, im->name));
+    case IMG_REGISTRY:
+        return arch_bit(arch_parse(im->arch_str));
+    case IMG_PVC: {
+        const struct pvc *pv = snapshot_find_pvc(s, im->ns, im->name);
+        return pv ? pv->archs : 0;
+    }
+    case IMG_CONTAINERDISK:
+        return snapshot_catalog_lookup(s, im->name);
+    }
+    return 0;
+}
+
 archset decide_known_image_archs(const struct snapshot *s, const struct vm_facts *f)
 {
     if (f->annot_archs) {
@@ -246,26 +267,7 @@ archset decide_known_image_archs(const struct snapshot *s, const struct vm_facts
     archset all = (archset)~0u;
     bool known = false;
     for (size_t k = 0; k < f->nimages; k++) {
-        const struct vm_image *im = &f->images[k];
-        archset set = 0;
-        if (!im->name)
-            continue;
-        switch (im->kind) {
-        case IMG_DATASOURCE:
-            set = datasource_archs(s, snapshot_find_datasource(s, im->ns, im->name));
-            break;
-        case IMG_REGISTRY:
-            set = arch_bit(arch_parse(im->arch_str));
-            break;
-        case IMG_PVC: {
-            const struct pvc *pv = snapshot_find_pvc(s, im->ns, im->name);
-            set = pv ? pv->archs : 0;
-            break;
-        }
-        case IMG_CONTAINERDISK:
-            set = snapshot_catalog_lookup(s, im->name);
-            break;
-        }
+        archset set = snapshot_image_archs(s, &f->images[k]);
         if (set) {
             all &= set;
             known = true;
@@ -305,35 +307,17 @@ static enum ag_result image_archs(struct ctx *c)
         archset all = (archset)~0u;
         for (size_t k = 0; k < vm->nimages; k++) {
             const struct vm_image *im = &vm->images[k];
-            archset set = 0;
-            const char *what = NULL;
             const struct image_resolution *res = c->in->resolved ? &c->in->resolved[k] : NULL;
             const char *src = NULL;     /* the registry said it (after the catalog) */
-            switch (im->kind) {
-            case IMG_DATASOURCE:
-                set = datasource_archs(c->s, snapshot_find_datasource(c->s, im->ns, im->name));
-                what = "DataSource";
-                break;
-            case IMG_REGISTRY:
-                set = arch_bit(arch_parse(im->arch_str));
-                if (!set && !im->arch_str && res && res->archs)
-                    set = res->archs, src = res->source;
-                what = "registry image";
-                break;
-            case IMG_PVC: {
-                const struct pvc *pv = snapshot_find_pvc(c->s, im->ns, im->name);
-                set = pv ? pv->archs : 0;
-                what = "PVC";
-                break;
-            }
-            case IMG_CONTAINERDISK:
-                set = im->name ? snapshot_catalog_lookup(c->s, im->name) : 0;
-                if (!set && res && res->archs)
-                    set = res->archs, src = res->source;
-                what = "containerDisk image";
-                break;
-            }
-            if (!what || !im->name)
+            archset set = snapshot_image_archs(c->s, im);
+            const char *what = im->kind == IMG_DATASOURCE ? "DataSource"
+                             : im->kind == IMG_REGISTRY ? "registry image"
+                             : im->kind == IMG_PVC ? "PVC" : "containerDisk image";
+            /* the registry answers for what the snapshot cannot say (a tag without an architecture) */
+            if (!set && res && res->archs &&
+                ((im->kind == IMG_REGISTRY && !im->arch_str) || im->kind == IMG_CONTAINERDISK))
+                set = res->archs, src = res->source;
+            if (!im->name)
                 continue;
             if (!set) {
                 sb_add(c->unknown, c->unknown->len ? ", " : "");
