@@ -501,6 +501,15 @@ enum ag_result cluster_read_hco(const cJSON *obj, struct pool *pool, struct hco_
     return read_hco(&c, obj, pool, out);
 }
 
+/* HCO's workload rule for one node: the workload placement when there is one, else the worker
+ * role when any node has it, else every node. */
+static bool node_is_workload(const struct node *n, const struct placement *p, bool any_worker)
+{
+    if (p)
+        return selector_match_placement(p, n->name, &n->labels);
+    return any_worker ? labels_has(&n->labels, LABEL_ROLE_WORKER) : true;
+}
+
 archset cluster_workload_archs(const struct snapshot *s, const struct hco_settings *h, unsigned *nworkload)
 {
     archset a = 0;
@@ -510,9 +519,8 @@ archset cluster_workload_archs(const struct snapshot *s, const struct hco_settin
         any_worker = labels_has(&s->nodes[i].labels, LABEL_ROLE_WORKER);
     for (size_t i = 0; i < s->nnodes; i++) {
         const struct node *nd = &s->nodes[i];
-        bool w = h && h->has_placement ? selector_match_placement(&h->placement, nd->name, &nd->labels)
-                 : any_worker ? labels_has(&nd->labels, LABEL_ROLE_WORKER) : true;
-        if (w && nd->arch >= 0 && nd->arch < ARCH_COUNT) {
+        if (node_is_workload(nd, h && h->has_placement ? &h->placement : NULL, any_worker) && nd->arch >= 0 &&
+            nd->arch < ARCH_COUNT) {
             a |= arch_bit(nd->arch);
             n++;
         }
@@ -1024,12 +1032,7 @@ static enum ag_result derive(struct snapshot *s)
         struct node *n = &nodes[i];
         const char *kv = labels_get(&n->labels, LABEL_SCHEDULABLE);
         n->kubevirt_ok = kv && strcmp(kv, "true") == 0;
-        if (s->has_workload_placement)
-            n->workload = selector_match_placement(&s->workload_placement, n->name, &n->labels);
-        else if (any_worker)
-            n->workload = labels_has(&n->labels, LABEL_ROLE_WORKER);
-        else
-            n->workload = true;
+        n->workload = node_is_workload(n, s->has_workload_placement ? &s->workload_placement : NULL, any_worker);
         if (n->workload)
             s->workload_archs |= arch_bit(n->arch);
     }
