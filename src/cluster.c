@@ -1207,8 +1207,6 @@ archset snapshot_catalog_lookup(const struct snapshot *s, const char *image)
 
 /* ---- reference counting and the current snapshot ------------------------------------------ */
 
-/* `refs` is a plain int in the header; the GCC/Clang __atomic builtins make every access to it
- * atomic without changing its declared type. */
 struct snapshot *snapshot_with_hco(struct snapshot *base, const struct hco_settings *h)
 {
     struct snapshot *s = mem_malloc(sizeof *s);
@@ -1241,6 +1239,8 @@ fail:
     return NULL;
 }
 
+/* `refs` is a plain int in the header; the GCC/Clang __atomic builtins make every access to it
+ * atomic without changing its declared type. */
 void snapshot_ref(struct snapshot *s)
 {
     if (s)

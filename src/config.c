@@ -419,7 +419,7 @@ enum ag_result config_parse(int argc, char **argv, struct config *cfg, char *err
 {
     set_defaults(cfg);
     if (argc < 2)
-        return fail(err, errlen, "missing command: serve, review, check or version (see archgate --help)");
+        return fail(err, errlen, "missing command: serve, review, check, audit or version (see archgate --help)");
     const char *cmd = argv[1];
     if (strcmp(cmd, "serve") == 0)
         cfg->cmd = CMD_SERVE;
@@ -434,7 +434,7 @@ enum ag_result config_parse(int argc, char **argv, struct config *cfg, char *err
     else if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0)
         cfg->cmd = CMD_HELP;
     else
-        return fail(err, errlen, "unknown command: %s (want serve, review, check or version)", cmd);
+        return fail(err, errlen, "unknown command: %s (want serve, review, check, audit or version)", cmd);
     if (cfg->cmd == CMD_VERSION || cfg->cmd == CMD_HELP)
         return AG_OK;
     int mask = cfg->cmd == CMD_SERVE ? FOR_SERVE : cfg->cmd == CMD_CHECK ? FOR_CHECK

@@ -82,7 +82,6 @@ static bool hco_in_scope(const struct review_request *rq)
            (rq->op == OP_CREATE || rq->op == OP_UPDATE);
 }
 
-/* The answer for a HyperConverged edit: allowed, with the review's warnings on /validate. */
 static struct inventory *_Atomic inventory;
 
 void webhook_set_inventory(struct inventory *inv)
@@ -138,6 +137,7 @@ out:
     return r;
 }
 
+/* The answer for a HyperConverged edit: allowed, with the review's warnings on /validate. */
 static enum ag_result hco_verdict(const struct review_request *rq, bool mutate, const struct snapshot *snap,
                                   const struct policy *pol, struct pool *pool, struct verdict *v)
 {

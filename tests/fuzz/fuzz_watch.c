@@ -8,8 +8,7 @@
  * why, `changed` agrees with the inventory's generation, a change applied twice changes nothing
  * the second time; a refused page says why and leaves no continue token, the same page again keeps
  * the same VMs; nothing leaks.
- * Store input, checked:
- * Checked, aborting on a violation:
+ * Store input, checked (each violation aborts):
  *  - every result is in range; a line that is no event is AG_EINVAL and changes nothing;
  *  - a change event that is refused leaves the store as it was and says why;
  *  - a change event applied twice changes nothing the second time, also when the object repeats
@@ -60,7 +59,6 @@ static bool event_key(const struct kube_kind *k, const cJSON *obj, char *key, si
     return n > 0 && (size_t)n < keylen;
 }
 
-/* Equal as text: both sides come from pruning equal input, so member order is the same. */
 /* Sort every object's members by name and keep the last of equal names: a label map is a map
  * (the store keeps node labels sorted, the last of a repeated key winning, as the builder reads
  * them); other objects are the same on both sides, so this changes nothing for them. */
