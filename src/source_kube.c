@@ -269,7 +269,9 @@ static enum outcome page_items(const struct list_ctx *lc, const char *buf, size_
         return O_NOMEM;
     }
     if (r != AG_OK) {
-        snprintf(err, errlen, "list of %s: the answer is not valid JSON (%s)", k->name, perr);
+        /* perr names the fault: bad JSON near a byte, nesting too deep, a part over its limit */
+        snprintf(err, errlen, "list of %s: %s (%s)", k->name,
+                 r == AG_ETOOBIG ? "the answer is too large" : "the answer is not valid JSON", perr);
         return O_BAD;
     }
     const cJSON *items = cJSON_GetObjectItemCaseSensitive(*rest, "items");
