@@ -83,7 +83,10 @@ static void test_golden_images(void)
                        DICT("no-annot", "") "," DICT("all-three", ARCHS("amd64,arm64,s390x")) ","
                        DICT("s390-only", ARCHS("s390x")) "," DICT("fine", ARCHS("amd64,arm64")) ","
                        DICT("off", "\"dataimportcrontemplate.kubevirt.io/enable\":\"false\"") ","
-                       DICT("off-too", "\"dataimportcrontemplate.kubevirt.io/enable\":\"False\"," ARCHS("pdp11")),
+                       DICT("off-too", "\"dataimportcrontemplate.kubevirt.io/enable\":\"False\"," ARCHS("pdp11")) ","
+                       DICT("off-no", "\"dataimportcrontemplate.kubevirt.io/enable\":\"no\"," ARCHS("s390x")) ","
+                       DICT("on-true", "\"dataimportcrontemplate.kubevirt.io/enable\":\"TRUE\"," ARCHS("amd64"))
+                       ,
                        NULL),
            NULL, &r);
     CU_ASSERT_EQUAL(r.outcome, HO_WARNED);
@@ -94,7 +97,8 @@ static void test_golden_images(void)
                                         "amd64, arm64"));
     CU_ASSERT(has(&r, HW_NO_SUPPORTED_ARCH, "golden image s390-only: annotated s390x, but no workload node runs it: "
                                             "HCO will not deploy it"));
-    /* the control-plane s390x node is no workload node; disabled DICTs say nothing */
+    /* the control-plane s390x node is no workload node; disabled DICTs ("false", "False", and "no":
+     * HCO turns a DICT off for any value but "true") say nothing */
 }
 
 static void test_malformed(void)

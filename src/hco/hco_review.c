@@ -72,7 +72,8 @@ static enum ag_result read_view(const cJSON *obj, struct pool *pool, struct hco_
         const char *name = string_at(meta, "name"), *enable = string_at(annots, ANNOT_DICT_ENABLE);
         struct dict *d = &v->dicts[v->ndicts++];
         d->name = name && *name ? name : "(unnamed)";
-        d->enabled = !enable || strcasecmp(enable, "false") != 0;
+        /* HCO: enabled when the annotation is absent or says "true" in any case; any other value turns it off */
+        d->enabled = !enable || strcasecmp(enable, "true") == 0;
         d->archs = string_at(annots, ANNOT_DICT_ARCHS);
         const cJSON *reg = member(member(member(member(member(it, "spec"), "template"), "spec"), "source"),
                                   "registry");
