@@ -261,12 +261,12 @@ static enum ag_result attach(struct builder *b, cJSON *node, yaml_mark_t m)
         cJSON_AddItemToArray(top->node, node);
         return AG_OK;
     }
-    /* a mapping value: its key is pending */
-    size_t before = (size_t)cJSON_GetArraySize(top->node);
-    cJSON_AddItemToObject(top->node, top->key, node);
+    /* a mapping value: its key is pending (the add says whether it took the node: counting the
+     * members instead made a mapping of n keys cost n^2) */
+    bool added = cJSON_AddItemToObject(top->node, top->key, node);
     mem_free(top->key);
     top->key = NULL;
-    if ((size_t)cJSON_GetArraySize(top->node) != before + 1) {
+    if (!added) {
         cJSON_Delete(node);
         return AG_ENOMEM;
     }
