@@ -13,6 +13,7 @@
 #include <cjson/cJSON.h>
 #include "unit.h"
 #include "itest.h"
+#include "mem.h"
 #include "testutil.h"
 
 #define FX "tests/fixtures/check/"
@@ -228,9 +229,23 @@ static void test_plugin_link(void)
     free(saved);
 }
 
+/* docs/reference.md shows `archgate --help` as it is: a flag added without the docs fails here. */
+static void test_help_in_reference(void)
+{
+    const char *help[] = { "--help", NULL };
+    CU_ASSERT_EQUAL_FATAL(itest_run(help, out, sizeof out, err, sizeof err), 0);
+    size_t len = 0;
+    char *doc = tu_read_file("docs/reference.md", &len);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
+    CU_ASSERT_TRUE(strlen(out) > 500);
+    CU_ASSERT_PTR_NOT_NULL(strstr(doc, out));
+    mem_free(doc);
+}
+
 UNIT_SUITE("itest_check", NULL, NULL,
            { "sample VMs, multi-document, Lists, folders: verdicts and exit codes", test_samples },
            { "-o json: one document with objects, errors and summary", test_json_output },
            { "-f -: stdin", test_stdin },
            { "bad input: file, line and column, exit 2; 100 MB refused at once; binary", test_bad_input },
-           { "kubectl plugin: the kubectl-archgate link and make install", test_plugin_link })
+           { "kubectl plugin: the kubectl-archgate link and make install", test_plugin_link },
+           { "docs/reference.md holds archgate --help as it is", test_help_in_reference })
