@@ -105,22 +105,25 @@ static bool parse_u64(const char *s, unsigned long long *out, const char **rest)
     return true;
 }
 
+/* Milliseconds per unit of a duration: "" and "s" (seconds), "ms", "m", "h". */
+static bool duration_unit_ms(const char *unit, unsigned long long *mult)
+{
+    static const struct { const char *u; unsigned long long ms; } units[] = {
+        { "", 1000 }, { "s", 1000 }, { "ms", 1 }, { "m", 60000 }, { "h", 3600000 },
+    };
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+        if (strcmp(unit, units[i].u) == 0) {
+            *mult = units[i].ms;
+            return true;
+        }
+    return false;
+}
+
 bool config_parse_duration_ms(const char *s, unsigned long long *out)
 {
-    unsigned long long v;
+    unsigned long long v, mult;
     const char *unit;
-    if (!parse_u64(s, &v, &unit))
-        return false;
-    unsigned long long mult;
-    if (*unit == '\0' || strcmp(unit, "s") == 0)
-        mult = 1000;
-    else if (strcmp(unit, "ms") == 0)
-        mult = 1;
-    else if (strcmp(unit, "m") == 0)
-        mult = 60000;
-    else if (strcmp(unit, "h") == 0)
-        mult = 3600000;
-    else
+    if (!parse_u64(s, &v, &unit) || !duration_unit_ms(unit, &mult))
         return false;
     if (v > ULLONG_MAX / mult)
         return false;
@@ -175,13 +178,7 @@ static bool parse_duration_frac_ms(const char *s, unsigned long long *out)
         }
     }
     unsigned long long mult;
-    if (*p == '\0' || strcmp(p, "s") == 0)
-        mult = 1000;
-    else if (strcmp(p, "ms") == 0)
-        mult = 1;
-    else if (strcmp(p, "m") == 0)
-        mult = 60000;
-    else
+    if (!duration_unit_ms(p, &mult))
         return false;
     *out = whole * mult + frac * mult / scale;
     return true;

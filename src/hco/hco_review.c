@@ -18,7 +18,6 @@ struct dict {
 };
 
 struct hco_view {
-    bool readable;
     struct hco_settings settings;
     const cJSON *placement;     /* the placement object, for comparing two versions */
     struct dict *dicts;
@@ -79,7 +78,6 @@ static enum ag_result read_view(const cJSON *obj, struct pool *pool, struct hco_
                                   "registry");
         d->url = string_at(reg, "url");
     }
-    v->readable = true;
     return AG_OK;
 }
 
